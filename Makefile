@@ -1,0 +1,38 @@
+# Two set-up commands for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CLINNLP := $(VENV)/bin/clinnlp
+NOTES := $(sort $(wildcard corpora/notes/*.txt))
+
+.PHONY: run test test-all venv lexicon clean
+
+# torch is installed first, pinned, so pip takes the CPU wheel on local disk instead of
+# resolving a multi-GB CUDA build; everything else comes from pyproject.toml.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	@mkdir -p out
+	$(CLINNLP) extract $(NOTES) --format table
+	$(CLINNLP) extract $(NOTES) --format jsonl --out out/records.jsonl
+	@echo "JSON records for $(words $(NOTES)) notes written to out/records.jsonl"
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+# Slow tests too (training runs, full-corpus checks).
+test-all: $(VENV)/.installed
+	$(PY) -m pytest -q -m "slow or not slow"
+
+# Rebuild the packaged lexicon from ../shared/corpora (needs the shared data).
+lexicon: $(VENV)/.installed
+	$(PY) -m clinnlp.lexicon.build --shared ../shared/corpora --out clinnlp/resources/lexicon.tsv.gz
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,109 @@
+"""``clinnlp extract``: one note in, one structured record out."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+
+from clinnlp.cli.app import app, fail
+from clinnlp.output import OutputFormat, write_json, write_jsonl
+from clinnlp.schema import Record
+
+EXAMPLES = """
+Examples:
+
+  clinnlp extract note.txt                      # one JSON record on stdout
+
+  clinnlp extract a.txt b.txt --format jsonl    # one record per line
+
+  cat note.txt | clinnlp extract -              # read the note from stdin
+
+  clinnlp extract note.txt --format table       # highlighted view for people
+
+  clinnlp extract notes/*.txt --out records.json
+"""
+
+
+
+def _write(records: list[Record], texts: list[str], fmt: OutputFormat, stream: TextIO, several: bool) -> None:
+    if fmt is OutputFormat.json:
+        if records:
+            write_json(records, stream, as_array=several)
+    elif fmt is OutputFormat.jsonl:
+        write_jsonl(records, stream)
+    else:
+        from clinnlp.render import render_record
+
+        console = Console(file=stream, force_terminal=stream.isatty() if stream is sys.stdout else False)
+        for record, text in zip(records, texts):
+            render_record(record, text, console)
+
+
+def _write_atomically(path: Path, records: list[Record], texts: list[str], fmt: OutputFormat, several: bool) -> None:
+    """Write to a temporary file beside ``path`` and rename, so a crash never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            _write(records, texts, fmt, stream, several)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command(epilog=EXAMPLES)
+def extract(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Note files (UTF-8 text), or '-' to read one note from standard input.", show_default=False),
+    ],
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", "-f", help="json: one object (an array for several inputs); jsonl: one per line; table: a view for people."),
+    ] = OutputFormat.json,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write here instead of standard output.", dir_okay=False, writable=True),
+    ] = None,
+    ner: Annotated[
+        str,
+        typer.Option("--ner", help="NER back-end: lexicon (dictionary matching, no model)."),
+    ] = "lexicon",
+) -> int:
+    """Extract a structured record (diagnoses, medications, findings) from each note.
+
+    Inputs that cannot be read (missing, a folder, empty, binary, not UTF-8) are reported
+    on stderr, one line each; the others are still processed and written, and the exit
+    code is 1 when any input failed.
+    """
+    from clinnlp.pipeline import NER_FACTORIES
+    from clinnlp.runner import extract_inputs
+
+    if ner not in NER_FACTORIES:
+        raise typer.BadParameter(f"{ner!r} is not one of {', '.join(map(repr, sorted(NER_FACTORIES)))}", param_hint="'--ner'")
+    if out is not None and out.parent and not out.parent.exists():
+        raise typer.BadParameter(f"folder {str(out.parent)!r} does not exist", param_hint="'--out'")
+
+    records: list[Record] = []
+    texts: list[str] = []
+    failures = 0
+    for outcome in extract_inputs(inputs, ner=ner):
+        if outcome.error is not None:
+            fail(str(outcome.error))
+            failures += 1
+        elif outcome.record is not None and outcome.note is not None:
+            records.append(outcome.record)
+            texts.append(outcome.note.text)
+
+    several = len(inputs) > 1
+    if out is None:
+        _write(records, texts, fmt, sys.stdout, several)
+    elif records:
+        _write_atomically(out, records, texts, fmt, several)
+    return 1 if failures else 0

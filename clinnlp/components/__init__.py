@@ -1,0 +1,1 @@
+"""spaCy pipeline components of clinnlp, each registered as a ``clinnlp_*`` factory."""

@@ -1,0 +1,96 @@
+"""The command line: extract, schema, --version, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+from typer.testing import CliRunner
+
+from clinnlp import __version__
+from clinnlp.cli.main import app
+from clinnlp.schema import record_json_schema
+
+GOOD = "PAST MEDICAL HISTORY: Hypertension and type 2 diabetes mellitus.\nMEDICATIONS: Metformin 500 mg PO bid.\n"
+
+
+def test_version_and_help(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.stdout
+    for command in (["--help"], ["extract", "--help"], ["schema", "--help"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0
+        assert "Examples" in result.stdout
+
+
+def test_extract_json_validates_and_offsets_match(
+    runner: CliRunner, write_file: Callable[[str, str | bytes], Path]
+) -> None:
+    path = write_file("note.txt", GOOD)
+    result = runner.invoke(app, ["extract", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, record_json_schema())
+    assert record["doc_id"] == str(path)
+    mentions = record["diagnoses"] + record["medications"] + record["findings"]
+    assert record["diagnoses"] and record["medications"]
+    for mention in mentions:
+        assert GOOD[mention["start"] : mention["end"]] == mention["text"]
+
+
+def test_bad_input_reports_one_line_and_keeps_good(
+    runner: CliRunner, write_file: Callable[[str, str | bytes], Path]
+) -> None:
+    bad = write_file("bad.txt", b"\xff\xfe\x00")
+    good = write_file("good.txt", GOOD)
+    result = runner.invoke(app, ["extract", str(bad), str(good)])
+    assert result.exit_code != 0
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "bad.txt" in errors[0]
+    assert "Traceback" not in result.output
+    records = json.loads(result.stdout)
+    assert [r["doc_id"] for r in records] == [str(good)]
+
+
+def test_each_kind_of_bad_path(runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path]) -> None:
+    empty = write_file("empty.txt", "")
+    latin1 = write_file("latin1.txt", b"caf\xe9")
+    result = runner.invoke(app, ["extract", str(tmp_path / "missing.txt"), str(tmp_path), str(empty), str(latin1)])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 4
+    for needle in ("no such file", "is a directory", "empty", "not UTF-8"):
+        assert any(needle in line for line in lines), (needle, lines)
+    assert result.stdout == ""
+
+
+def test_unknown_option_value_is_one_line(runner: CliRunner, write_file: Callable[[str, str | bytes], Path]) -> None:
+    path = write_file("note.txt", GOOD)
+    for args in (["--format", "xml"], ["--ner", "magic"]):
+        result = runner.invoke(app, ["extract", str(path), *args])
+        assert result.exit_code == 2
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_jsonl_stdin_and_out_file(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "records.jsonl"
+    result = runner.invoke(app, ["extract", "-", "--format", "jsonl", "--out", str(out)], input=GOOD)
+    assert result.exit_code == 0, result.stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["doc_id"] == "-"
+
+
+def test_table_view(runner: CliRunner, write_file: Callable[[str, str | bytes], Path]) -> None:
+    path = write_file("note.txt", GOOD)
+    result = runner.invoke(app, ["extract", str(path), "--format", "table"])
+    assert result.exit_code == 0, result.stderr
+    assert "diagnosis" in result.stdout and "Metformin" in result.stdout
+
+
+def test_schema_command(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json.loads(json.dumps(record_json_schema()))

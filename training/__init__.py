@@ -1,0 +1,1 @@
+"""Fine-tuning code and configs (installed as ``clinnlp.training``)."""
