@@ -94,3 +94,16 @@ def test_schema_command(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == json.loads(json.dumps(record_json_schema()))
+
+
+def test_corpus_stats_on_a_tiny_pubtator_file(runner: CliRunner, write_file: Callable[[str, str | bytes], Path]) -> None:
+    path = write_file(
+        "tiny.pubtator",
+        "1|t|Aspirin and ulcers\n1|a|No more.\n1\t0\t7\tAspirin\tChemical\tD001241\n1\t12\t18\tulcers\tDisease\tD014456\n\n",
+    )
+    result = runner.invoke(app, ["corpus", "stats", f"pubtator:{path}", "--json"])
+    assert result.exit_code == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert stats["docs"] == 1 and stats["spans_by_type"] == {"Chemical": 1, "Disease": 1}
+    bad = runner.invoke(app, ["corpus", "stats", "nope"])
+    assert bad.exit_code != 0 and "known:" in bad.stderr
