@@ -12,14 +12,17 @@ probability:
 ==========================  =====  =============================================
 match type                  value  meaning
 ==========================  =====  =============================================
-``CONFIDENCE_EXACT``         0.90  text equals the lexicon term (ignoring case)
+``CONFIDENCE_EXACT``         0.90  text equals the term up to case, spacing, hyphens
+                                   and possessives (``Crohn's`` = ``Crohn``)
 ``CONFIDENCE_WITH_VALUE``    0.90  a value-gated term (``K 3.2``, ``BP 120/80``)
 ``CONFIDENCE_ABBREVIATION``  0.85  a case-sensitive short form (``CHF``, ``ASA``)
-``CONFIDENCE_FOLDED``        0.80  matched only after plural/hyphen/accent folding
+``CONFIDENCE_FOLDED``        0.80  matched only after plural or accent folding
 ==========================  =====  =============================================
 """
 
 from __future__ import annotations
+
+import re
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -40,6 +43,14 @@ VALUE_CONNECTORS = frozenset({":", "=", "was", "is", "of", "-", "at"})
 MAX_CONNECTORS = 2
 
 
+_PLAIN_DROP = re.compile(r"['’](?:s\b)?|[-–‐‑\s]+")
+
+
+def _plain(text: str) -> str:
+    """Lower case without spaces, hyphens and possessives: what "exact" ignores."""
+    return _PLAIN_DROP.sub("", text.lower())
+
+
 class LexiconNER:
     """Marks lexicon terms in ``doc.ents`` with source, confidence, codes and finding kind."""
 
@@ -55,15 +66,14 @@ class LexiconNER:
         self.lexicon: Lexicon = load_lexicon(resource)
 
     def __call__(self, doc: Doc) -> Doc:
-        spans = [
-            span for span in self.find(doc) if span.label_ in self.labels
-        ]
+        """Add the matches to ``doc.ents``; existing entities survive unless a match overlaps them."""
+        spans = [span for span in self.find(doc) if span.label_ in self.labels]
         if spans:
             doc.ents = filter_spans(spans + list(doc.ents))
         return doc
 
     def find(self, doc: Doc) -> list[Span]:
-        """All non-overlapping lexicon matches in ``doc`` (longest first), not yet in ``doc.ents``."""
+        """Non-overlapping lexicon matches, the longest at each position, left to right (all labels)."""
         positions: list[int] = []
         for token in doc:
             text = token.text
@@ -125,7 +135,7 @@ class LexiconNER:
             confidence = CONFIDENCE_WITH_VALUE
         elif entry.case_sensitive:
             confidence = CONFIDENCE_ABBREVIATION
-        elif " ".join(span.text.lower().split()) == entry.surface.lower():
+        elif _plain(span.text) == _plain(entry.surface):
             confidence = CONFIDENCE_EXACT
         else:
             confidence = CONFIDENCE_FOLDED

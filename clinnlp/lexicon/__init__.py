@@ -11,7 +11,7 @@ raw token text):
 * conservative plural folding: ``ulcers`` = ``ulcer``, ``allergies`` = ``allergy``,
   ``abscesses`` = ``abscess``, ``headaches`` = ``headache``; words in ``-ss``, ``-us``
   and ``-is`` (``abscess``, ``mellitus``, ``arthritis``) and a few collision-prone words
-  (``aids``, ``lens``...) are left alone. Folding is applied to both sides, so a "wrong"
+  (``aids``, ``lens``, ``hers``...) are left alone. Folding is applied to both sides, so a "wrong"
   stem (``diabetes`` -> ``diabete``) is harmless; only collisions matter;
 * hyphen, dash and possessive tokens are dropped, so ``community-acquired`` =
   ``community acquired`` and ``Crohn's disease`` = ``Crohn disease``.
@@ -38,7 +38,7 @@ BLOCK_LABEL = "BLOCK"
 SKIP_TOKENS = frozenset({"-", "–", "‐", "‑", "'s", "’s", "'", "’"})
 
 #: Words whose plural folding would collide with a different word.
-_NO_FOLD = frozenset({"aids", "lens", "news", "yes", "does", "goes", "gas", "bus", "plus"})
+_NO_FOLD = frozenset({"aids", "lens", "news", "yes", "does", "goes", "gas", "bus", "plus", "hers"})
 _KEEP_ENDINGS = ("ss", "us", "is")
 _E_AFTER = ("ch", "sh", "x", "ss", "zz")
 

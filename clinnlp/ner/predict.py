@@ -1,0 +1,146 @@
+"""Tag raw texts with a saved multi-head NER model.
+
+All windows of all texts are batched together, sorted by length so that dynamic
+padding wastes little, and run under ``torch.inference_mode``; per-token probabilities
+are merged back per document (most-central window wins) and decoded into character
+spans. Importable without spaCy or pydantic, so it runs wherever torch does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clinnlp.errors import ConfigError
+from clinnlp.ner.labels import Head
+from clinnlp.ner.model import MultiHeadTokenClassifier
+from clinnlp.ner.windows import (
+    PredictedSpan,
+    SpecialTokens,
+    Window,
+    decode_probs,
+    encode_texts,
+    make_windows,
+    merge_windows,
+)
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``input_ids`` padded to the longest sequence, and the matching attention mask."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a config error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for, but torch sees no GPU")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', not {device!r}")
+    return torch.device(device)
+
+
+def predict_documents(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    head: Head,
+    *,
+    max_length: int,
+    stride: int,
+    batch_size: int = 32,
+    device: torch.device | None = None,
+) -> list[list[PredictedSpan]]:
+    """Spans per text from ``model`` (a :class:`MultiHeadTokenClassifier`, possibly wrapped).
+
+    The caller sets train/eval mode; this only turns off autograd. On CUDA the forward
+    pass runs under bf16/fp16 autocast; the softmax is taken in float32.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+    device = device or next(model.parameters()).device
+    special = SpecialTokens.of(tokenizer)
+    docs = encode_texts(tokenizer, texts)
+    windows: list[Window] = []
+    for index, doc in enumerate(docs):
+        windows.extend(make_windows(doc, index, special, max_length, stride))
+    order = sorted(range(len(windows)), key=lambda k: -len(windows[k].input_ids))
+    scores: list[np.ndarray | None] = [None] * len(windows)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    autocast: AbstractContextManager[Any] = nullcontext()
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        autocast = torch.autocast("cuda", dtype=dtype)
+    lead = len(special.prefix)
+    with torch.inference_mode(), autocast:
+        for at in range(0, len(order), batch_size):
+            chunk = order[at : at + batch_size]
+            ids, mask = pad_batch([windows[k].input_ids for k in chunk], pad_id)
+            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), head=head.name)
+            probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+            for row, k in enumerate(chunk):
+                w = windows[k]
+                scores[k] = probs[row, lead : lead + (w.end - w.start)]
+    per_doc: list[list[tuple[tuple[int, int], np.ndarray]]] = [[] for _ in docs]
+    for w, s in zip(windows, scores):
+        assert s is not None
+        per_doc[w.doc].append(((w.start, w.end), s))
+    results: list[list[PredictedSpan]] = []
+    for doc, parts in zip(docs, per_doc):
+        if not parts:
+            results.append([])
+            continue
+        merged = merge_windows(len(doc), [b for b, _ in parts], [s for _, s in parts])
+        results.append(decode_probs(doc, merged, head))
+    return results
+
+
+class NerPredictor:
+    """A saved model folder, loaded once, tagging batches of texts with one of its heads."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        device: str = "auto",
+        *,
+        batch_size: int = 32,
+        base: str | None = None,
+        check_base: bool = True,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model, self.tokenizer = MultiHeadTokenClassifier.load(model_dir, base=base, check_base=check_base)
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+
+    @property
+    def heads(self) -> dict[str, Head]:
+        return self.model.head_objects
+
+    def predict(self, texts: list[str], head: str) -> list[list[PredictedSpan]]:
+        """``(start, end, label, score)`` per mention, per text; score is the mean max-softmax
+        probability over the first subwords of the mention's words."""
+        heads = self.heads
+        if head not in heads:
+            raise ConfigError(f"model has no head {head!r}; heads: {', '.join(heads)}")
+        return predict_documents(
+            self.model,
+            self.tokenizer,
+            texts,
+            heads[head],
+            max_length=self.model.config.max_length,
+            stride=self.model.config.stride,
+            batch_size=self.batch_size,
+            device=self.device,
+        )
