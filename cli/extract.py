@@ -73,8 +73,12 @@ def extract(
     ] = None,
     ner: Annotated[
         str,
-        typer.Option("--ner", help="NER back-end: lexicon (dictionary matching, no model)."),
-    ] = "lexicon",
+        typer.Option("--ner", help="NER back-end: hybrid (the fine-tuned model, then the lexicon), transformer, or lexicon (dictionary matching, no model, fastest)."),
+    ] = "hybrid",
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="NER model: a packaged name (see 'clinnlp models'), a model folder, or a hub id."),
+    ] = None,
 ) -> int:
     """Extract a structured record (diagnoses, medications, findings) from each note.
 
@@ -82,18 +86,18 @@ def extract(
     on stderr, one line each; the others are still processed and written, and the exit
     code is 1 when any input failed.
     """
-    from clinnlp.pipeline import NER_FACTORIES
+    from clinnlp.pipeline import NER_BACKENDS
     from clinnlp.runner import extract_inputs
 
-    if ner not in NER_FACTORIES:
-        raise typer.BadParameter(f"{ner!r} is not one of {', '.join(map(repr, sorted(NER_FACTORIES)))}", param_hint="'--ner'")
+    if ner not in NER_BACKENDS:
+        raise typer.BadParameter(f"{ner!r} is not one of {', '.join(map(repr, NER_BACKENDS))}", param_hint="'--ner'")
     if out is not None and out.parent and not out.parent.exists():
         raise typer.BadParameter(f"folder {str(out.parent)!r} does not exist", param_hint="'--out'")
 
     records: list[Record] = []
     texts: list[str] = []
     failures = 0
-    for outcome in extract_inputs(inputs, ner=ner):
+    for outcome in extract_inputs(inputs, ner=ner, model=model):
         if outcome.error is not None:
             fail(str(outcome.error))
             failures += 1

@@ -1,7 +1,7 @@
 """clinnlp: clinical NLP extraction of diagnoses, medications and findings.
 
-``import clinnlp`` is deliberately light: spaCy, torch and the lexicons load only
-when :func:`load` or :func:`extract` is first called.
+``import clinnlp`` is deliberately light: spaCy, torch and the models load only when
+:func:`load` or :func:`extract` is first called.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ if TYPE_CHECKING:
     from clinnlp.schema import Record
 
 
-def load(ner: str = "lexicon") -> "Language":
+def load(ner: str = "hybrid", model: str | None = None, **options: Any) -> "Language":
     """Build (or reuse) the clinical pipeline; see :func:`clinnlp.pipeline.load`."""
     from clinnlp.pipeline import load as _load
 
-    return _load(ner=ner)
+    return _load(ner=ner, model=model, **options)
 
 
 def extract(text: str, doc_id: str = "doc", **options: Any) -> "Record":

@@ -38,6 +38,8 @@ _SPAN_EXTENSIONS: dict[str, Any] = {
     "clinnlp_finding_kind": None,
     # dict with the boolean assertion attributes (negated, uncertain, ...); None = all False
     "clinnlp_assertion": None,
+    # "head:Type" of a transformer mention (the training corpus's own type), for evaluation
+    "clinnlp_native_label": None,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
+from typing import Any
 
 import spacy
 from spacy.language import Language
@@ -12,22 +13,31 @@ from clinnlp.errors import ConfigError, InputError
 from clinnlp.extensions import install_extensions
 from clinnlp.schema import Record
 
-#: NER back-ends ``load`` accepts, mapped to their spaCy factory names.
-NER_FACTORIES: dict[str, str] = {"lexicon": "clinnlp_lexicon_ner"}
+#: NER back-ends ``load`` accepts, each the spaCy factories it adds, in order.
+#: ``hybrid`` runs the fine-tuned model, then lets the lexicon add terms the model missed
+#: and win exact ties (the lexicon knows codes and finding kinds).
+NER_BACKENDS: dict[str, tuple[str, ...]] = {
+    "hybrid": ("clinnlp_transformer_ner", "clinnlp_lexicon_ner"),
+    "transformer": ("clinnlp_transformer_ner",),
+    "lexicon": ("clinnlp_lexicon_ner",),
+}
+DEFAULT_NER = "hybrid"
+DEVICES = ("cpu", "cuda", "auto")
 
 
 def _register_factories() -> None:
     """Import the component modules so their ``@Language.factory`` decorators run."""
     import scispacy.abbreviation  # noqa: F401  registers "abbreviation_detector"
 
-    # scispaCy's detector runs an empty matcher on notes without abbreviation definitions;
-    # spaCy then warns (W036) once per process, which is noise on a user's terminal.
-    warnings.filterwarnings("ignore", message=r".*\[W036\]", module="scispacy")
-
     import clinnlp.components.lexicon_ner  # noqa: F401
     import clinnlp.components.record_builder  # noqa: F401
     import clinnlp.components.sections  # noqa: F401
     import clinnlp.components.sentences  # noqa: F401
+    import clinnlp.components.transformer_ner  # noqa: F401
+
+    # scispaCy's detector runs an empty matcher on notes without abbreviation definitions;
+    # spaCy then warns (W036) once per process, which is noise on a user's terminal.
+    warnings.filterwarnings("ignore", message=r".*\[W036\]", module="scispacy")
 
 
 def _split_glued_commas(nlp: Language) -> None:
@@ -43,16 +53,29 @@ def _split_glued_commas(nlp: Language) -> None:
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
+def check_options(ner: str, device: str = "cpu") -> None:
+    """Raise :class:`ConfigError` naming the allowed values for a bad option."""
+    if ner not in NER_BACKENDS:
+        raise ConfigError(f"unknown NER back-end {ner!r}; allowed: {', '.join(NER_BACKENDS)}")
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ConfigError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)}")
+
+
 @lru_cache(maxsize=4)
-def load(ner: str = "lexicon") -> Language:
+def load(
+    ner: str = DEFAULT_NER,
+    model: str | None = None,
+    heads: tuple[str, ...] | None = None,
+    native_labels: bool = False,
+    device: str = "cpu",
+) -> Language:
     """Return the clinical pipeline, built once per option set and cached.
 
     Components, in order: section detector, clinical sentence splitter, scispaCy's
-    abbreviation detector, the NER back-end named by ``ner``, and the record builder.
+    abbreviation detector, the NER back-end(s) named by ``ner``, and the record builder.
+    ``model``/``heads``/``native_labels``/``device`` configure the transformer NER.
     """
-    if ner not in NER_FACTORIES:
-        allowed = ", ".join(sorted(NER_FACTORIES))
-        raise ConfigError(f"unknown NER back-end {ner!r}; allowed: {allowed}")
+    check_options(ner, device)
     _register_factories()
     install_extensions()
     nlp = spacy.blank("en")
@@ -60,12 +83,16 @@ def load(ner: str = "lexicon") -> Language:
     nlp.add_pipe("clinnlp_sections")
     nlp.add_pipe("clinnlp_sentences")
     nlp.add_pipe("abbreviation_detector")
-    nlp.add_pipe(NER_FACTORIES[ner])
+    for factory in NER_BACKENDS[ner]:
+        config: dict[str, Any] = {}
+        if factory == "clinnlp_transformer_ner":
+            config = {"model": model, "heads": list(heads) if heads else None, "native_labels": native_labels, "device": device}
+        nlp.add_pipe(factory, config=config)
     nlp.add_pipe("clinnlp_record")
     return nlp
 
 
-def extract(text: str, doc_id: str = "doc", *, ner: str = "lexicon") -> Record:
+def extract(text: str, doc_id: str = "doc", *, ner: str = DEFAULT_NER, model: str | None = None) -> Record:
     """Run the pipeline on one note and return its record.
 
     Raises :class:`InputError` for text that is not a note (not a string, or blank),
@@ -75,7 +102,7 @@ def extract(text: str, doc_id: str = "doc", *, ner: str = "lexicon") -> Record:
         raise InputError(f"{doc_id}: expected note text as str, got {type(text).__name__}")
     if not text.strip():
         raise InputError(f"{doc_id}: the note is empty")
-    nlp = load(ner=ner)
+    nlp = load(ner=ner, model=model)
     doc = nlp.make_doc(text)
     doc._.clinnlp_doc_id = doc_id
     doc = nlp(doc)

@@ -22,12 +22,12 @@ class Outcome:
     error: InputError | None = None
 
 
-def extract_inputs(inputs: Sequence[str], *, ner: str = "lexicon") -> Iterator[Outcome]:
+def extract_inputs(inputs: Sequence[str], *, ner: str = "hybrid", model: str | None = None) -> Iterator[Outcome]:
     """Yield one outcome per input path (``-`` reads standard input), in the order given."""
     for name in inputs:
         try:
             note = read_stream(sys.stdin.buffer) if name == STDIN_NAME else read_note(name)
-            record = extract(note.text, doc_id=note.doc_id, ner=ner)
+            record = extract(note.text, doc_id=note.doc_id, ner=ner, model=model)
         except InputError as exc:
             yield Outcome(name=name, error=exc)
             continue

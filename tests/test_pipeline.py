@@ -26,17 +26,25 @@ def test_pipeline_components_and_factories() -> None:
         "clinnlp_sections",
         "clinnlp_sentences",
         "abbreviation_detector",
+        "clinnlp_transformer_ner",
         "clinnlp_lexicon_ner",
         "clinnlp_record",
     ]
     assert clinnlp.load() is nlp  # cached
+    assert clinnlp.load(ner="lexicon").pipe_names[3] == "clinnlp_lexicon_ner"
 
 
 def test_entry_points_declare_factories() -> None:
     from importlib.metadata import entry_points
 
     names = {ep.name for ep in entry_points(group="spacy_factories")}
-    assert {"clinnlp_sections", "clinnlp_sentences", "clinnlp_lexicon_ner", "clinnlp_record"} <= names
+    assert {
+        "clinnlp_sections",
+        "clinnlp_sentences",
+        "clinnlp_lexicon_ner",
+        "clinnlp_transformer_ner",
+        "clinnlp_record",
+    } <= names
 
 
 def test_sample_notes_give_valid_records(sample_notes: list[Path]) -> None:
@@ -58,5 +66,5 @@ def test_sample_notes_give_valid_records(sample_notes: list[Path]) -> None:
 def test_bad_calls() -> None:
     with pytest.raises(InputError):
         clinnlp.extract("   ")
-    with pytest.raises(ConfigError, match="allowed: lexicon"):
+    with pytest.raises(ConfigError, match="allowed: hybrid, transformer, lexicon"):
         clinnlp.load(ner="magic")

@@ -315,7 +315,9 @@ def _known_sha(base: str) -> str | None:
 def _load_encoder(location: str) -> nn.Module:
     """Pretrained base weights in float32 (mixed precision is applied by autocast, not here)."""
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar on a user's terminal per load
     try:
         return AutoModel.from_pretrained(location, use_safetensors=True, dtype=torch.float32)
     except (OSError, ValueError) as exc:

@@ -121,6 +121,9 @@ class NerPredictor:
     ) -> None:
         self.device = resolve_device(device)
         self.model, self.tokenizer = MultiHeadTokenClassifier.load(model_dir, base=base, check_base=check_base)
+        merge = getattr(self.model.encoder, "merge_and_unload", None)
+        if merge is not None:  # fold LoRA into the base weights: same outputs, no adapter overhead
+            self.model.encoder = merge()
         self.model.to(self.device).eval()
         self.batch_size = batch_size
 

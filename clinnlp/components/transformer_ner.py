@@ -1,0 +1,180 @@
+"""The transformer NER slot: a fine-tuned multi-head token classifier as a spaCy component.
+
+Each head keeps its training corpus's own types; ``clinnlp/rules/transformer_labels.json``
+says which of those types become clinnlp mentions, so changing the mapping needs no code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans, minibatch
+
+from clinnlp.errors import ConfigError
+from clinnlp.extensions import FINDING, install_extensions
+from clinnlp.model_registry import resolve_model
+
+LABELS_FILE = "transformer_labels.json"
+
+
+@lru_cache(maxsize=1)
+def label_rules() -> dict[str, Any]:
+    """The packaged head-type -> clinnlp-label mapping and head priority."""
+    text = (resources.files("clinnlp") / "rules" / LABELS_FILE).read_text(encoding="utf-8")
+    rules: dict[str, Any] = json.loads(text)
+    return rules
+
+
+@lru_cache(maxsize=4)
+def _predictor(model_path: str, device: str) -> Any:
+    """One loaded model per (folder, device) per process; loading costs seconds."""
+    from clinnlp.ner.predict import NerPredictor
+
+    return NerPredictor(model_path, device=device)
+
+
+class TransformerNER:
+    """Puts the model's mentions into ``doc.ents`` with source, confidence and native label."""
+
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        *,
+        model: str | None,
+        heads: list[str] | None,
+        native_labels: bool,
+        device: str,
+        batch_size: int,
+        min_score: float,
+    ) -> None:
+        install_extensions()
+        if not 0.0 <= min_score <= 1.0:
+            raise ConfigError(f"{name}: min_score must be in [0, 1], not {min_score}")
+        self.min_score = min_score
+        self.name = name
+        self.info = resolve_model(model)
+        rules = label_rules()
+        wanted = heads or [h for h in rules["priority"] if h in self.info.heads and h in rules["labels"]]
+        missing = [h for h in wanted if h not in self.info.heads]
+        if missing:
+            raise ConfigError(f"model {self.info.name!r} has no head {missing[0]!r}; heads: {', '.join(self.info.heads)}")
+        self.heads = wanted
+        self.native_labels = native_labels
+        self.device = device
+        self.batch_size = batch_size
+        self.model_id = self.info.name
+        self.weights_sha256 = _adapter_sha(self.info.path)
+
+    def _label(self, head: str, entity_type: str) -> tuple[str, str | None] | None:
+        """(label, finding kind) for a head's type, or None when it is not emitted."""
+        if self.native_labels:
+            return entity_type, None
+        rule = label_rules()["labels"].get(head, {}).get(entity_type)
+        if rule is None:
+            return None
+        return rule["label"], rule.get("kind")
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int | None = None) -> Iterator[Doc]:
+        """Tag documents in batches, so windows of many notes share forward passes."""
+        predictor = _predictor(str(self.info.path), self.device)
+        for batch in minibatch(docs, size=batch_size or self.batch_size):
+            texts = [doc.text for doc in batch]
+            per_head = {head: predictor.predict(texts, head) for head in self.heads}
+            for index, doc in enumerate(batch):
+                spans: list[Span] = []
+                for head in self.heads:
+                    for start, end, entity_type, score in per_head[head][index]:
+                        span = self._span(doc, start, end, head, entity_type, score)
+                        if span is not None:
+                            spans.append(span)
+                doc.ents = filter_spans(spans + list(doc.ents))
+                yield doc
+
+    def _span(self, doc: Doc, start: int, end: int, head: str, entity_type: str, score: float) -> Span | None:
+        mapped = self._label(head, entity_type)
+        if mapped is None or score < self.min_score:
+            return None
+        label, kind = mapped
+        span = doc.char_span(start, end, label=label, alignment_mode="expand")
+        if span is None:
+            return None
+        # the model sees windows, not sentences: a mention never runs past a sentence end
+        first, last = span.start, span.end
+        if doc.has_annotation("SENT_START"):
+            last = next((i for i in range(first + 1, last) if doc[i].is_sent_start), last)
+        # window/word decoding can start or end a span on punctuation ("-acquired"); trim it
+        while first < last and (doc[first].is_punct or doc[first].is_space):
+            first += 1
+        while last > first and (doc[last - 1].is_punct or doc[last - 1].is_space):
+            last -= 1
+        if first == last:
+            return None
+        span = Span(doc, first, last, label=label)
+        span._.clinnlp_source = self.name
+        span._.clinnlp_confidence = round(float(score), 4)
+        span._.clinnlp_codes = []
+        span._.clinnlp_native_label = f"{head}:{entity_type}"
+        if label == FINDING:
+            span._.clinnlp_finding_kind = kind or "other"
+        return span
+
+
+def _adapter_sha(path: Any) -> str | None:
+    """sha256 of the model's trained weights file, for the record's provenance."""
+    import hashlib
+
+    for name in ("adapter.safetensors", "encoder.safetensors"):
+        weights = path / name
+        if weights.is_file():
+            return hashlib.sha256(weights.read_bytes()).hexdigest()
+    return None
+
+
+@Language.factory(
+    "clinnlp_transformer_ner",
+    default_config={
+        "model": None,
+        "heads": None,
+        "native_labels": False,
+        "device": "cpu",
+        "batch_size": 16,
+        "min_score": 0.5,
+    },
+)
+def make_transformer_ner(
+    nlp: Language,
+    name: str,
+    model: str | None,
+    heads: list[str] | None,
+    native_labels: bool,
+    device: str,
+    batch_size: int,
+    min_score: float,
+) -> TransformerNER:
+    """spaCy factory: ``model`` is a packaged name, folder or hub id (None = the default model);
+    ``heads`` picks heads in priority order (None = every head the label rules map);
+    ``native_labels`` keeps the corpus types (for evaluation) instead of clinnlp labels;
+    mentions scoring under ``min_score`` (mean token probability) are dropped."""
+    return TransformerNER(
+        nlp,
+        name,
+        model=model,
+        heads=heads,
+        native_labels=native_labels,
+        device=device,
+        batch_size=batch_size,
+        min_score=min_score,
+    )
+
+
+__all__ = ["TransformerNER", "make_transformer_ner"]

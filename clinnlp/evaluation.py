@@ -1,0 +1,135 @@
+"""Score the full pipeline against annotated corpora (what ``clinnlp evaluate`` wraps).
+
+The pipeline runs on each document's raw text, never on gold tokens, so the figures
+include sentence splitting, tokenisation and window merging errors, as a user would see.
+
+Two ways to compare, chosen per corpus:
+
+* the model has a head trained on that corpus (``bc5cdr``, ``ncbi-disease``,
+  ``maccrobat``) and the back-end is ``transformer``: that head alone runs and its
+  mentions keep the corpus's own types, scored on the corpus's evaluation types; this is
+  the setting comparable with published figures;
+* otherwise (a generic format, or ``--ner lexicon``/``hybrid``): gold types are mapped to
+  clinnlp types with the label map and compared with the pipeline's clinnlp labels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clinnlp.errors import ConfigError, ResourceError
+from clinnlp.metrics import score_mentions
+from clinnlp.readers.registry import CARDS, LabelMap, apply_label_map, load_corpus, load_label_map
+from clinnlp.readers.types import GoldDocument
+
+#: Corpus card -> the model head trained on it.
+CARD_HEADS = {"bc5cdr": "bc5cdr", "ncbi-disease": "ncbi", "maccrobat": "maccrobat"}
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """One ``--data`` value: the spec string, its corpus name, and the label map to use."""
+
+    spec: str
+    name: str
+    label_map: LabelMap | None
+
+
+def read_label_map_file(path: Path) -> LabelMap:
+    """A label map JSON in the ``corpora/label_maps`` shape: ``{"label_map": {...}, "evaluation": {"types": [...]}}``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        mapping = dict(data["label_map"])
+        types = tuple(data.get("evaluation", {}).get("types") or [t for t in mapping.values() if t])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: not a label map ({exc}); expected {{\"label_map\": {{TYPE: clinnlp type}}}}") from None
+    return LabelMap(corpus=path.stem, mapping=mapping, eval_types=types)
+
+
+def parse_data(spec: str, label_map_file: Path | None) -> DataSpec:
+    """Resolve a ``--data`` spec and its label map (the card's own, or ``--label-map``)."""
+    name = spec.partition(":")[0]
+    if label_map_file is not None:
+        return DataSpec(spec, name, read_label_map_file(label_map_file))
+    if name in CARDS:
+        return DataSpec(spec, name, load_label_map(name))
+    return DataSpec(spec, name, None)
+
+
+def _examples(
+    docs: Sequence[GoldDocument],
+    nlp: Any,
+    native: bool,
+    progress: Progress | None,
+) -> list[tuple[str, list[tuple[int, int, str]], list[tuple[int, int, str]]]]:
+    examples = []
+    for gold_doc, doc in zip(docs, nlp.pipe((d.text for d in docs), batch_size=16)):
+        predicted = []
+        for ent in doc.ents:
+            label = ent._.clinnlp_native_label.split(":", 1)[1] if native and ent._.clinnlp_native_label else ent.label_
+            predicted.append((ent.start_char, ent.end_char, label))
+        gold = [(s.start, s.end, s.label) for s in gold_doc.spans]
+        examples.append((gold_doc.doc_id, gold, predicted))
+        if progress is not None:
+            progress(1)
+    return examples
+
+
+def evaluate(
+    data: Sequence[DataSpec],
+    *,
+    model: str | None = None,
+    ner: str = "transformer",
+    split: str = "dev",
+    root: Path | None = None,
+    device: str = "cpu",
+    max_docs: int = 0,
+    on_corpus: Callable[[str, int], Progress | None] | None = None,
+) -> dict[str, Any]:
+    """Metrics in the ``metrics.json`` shape over all ``data``; with several corpora, types
+    are prefixed with the corpus name (``bc5cdr/Disease``) so they stay apart."""
+    from clinnlp.model_registry import resolve_model
+    from clinnlp.pipeline import load
+
+    if not data:
+        raise ConfigError("give at least one --data CORPUS[:PATH]")
+    heads = resolve_model(model).heads if ner in ("transformer", "hybrid") else {}
+    all_examples: list[Any] = []
+    types: list[str] = []
+    per_corpus: dict[str, Any] = {}
+    for item in data:
+        docs = load_corpus(item.spec, split=split, root=root)
+        if max_docs:
+            docs = docs[:max_docs]
+        label_map = item.label_map
+        if label_map is None:
+            raise ConfigError(f"{item.spec}: a generic format needs --label-map FILE mapping its types to clinnlp types")
+        head = CARD_HEADS.get(item.name)
+        native = ner == "transformer" and head is not None and head in heads
+        if native and head is not None:
+            nlp = load(ner="transformer", model=model, heads=(head,), native_labels=True, device=device)
+            eval_types = list(label_map.eval_types)
+        else:
+            docs = apply_label_map(docs, label_map)
+            eval_types = sorted({t for t in label_map.mapping.values() if t})
+            nlp = load(ner=ner, model=model, device=device)
+        progress = on_corpus(item.spec, len(docs)) if on_corpus else None
+        examples = _examples(docs, nlp, native, progress)
+        per_corpus[item.spec] = score_mentions(examples, types=eval_types)
+        prefix = f"{item.name}/" if len(data) > 1 else ""
+        all_examples += [(f"{item.name}:{d}", _prefixed(g, prefix), _prefixed(p, prefix)) for d, g, p in examples]
+        types += [prefix + t for t in eval_types]
+    result = score_mentions(all_examples, types=types)
+    if not result["docs"]:
+        raise ResourceError("the data held no documents to score")
+    return result
+
+
+def _prefixed(spans: list[tuple[int, int, str]], prefix: str) -> list[tuple[int, int, str]]:
+    return [(s, e, prefix + t) for s, e, t in spans]

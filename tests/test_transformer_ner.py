@@ -1,0 +1,128 @@
+"""The packaged transformer NER in the pipeline, and the evaluate/train/models commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import clinnlp
+from clinnlp.cli.main import app
+from clinnlp.errors import ConfigError
+from clinnlp.model_registry import DEFAULT_MODEL, resolve_model
+
+NOTE = "Patient with congestive heart failure and pneumonia was given furosemide and ceftriaxone."
+PUBTATOR = (
+    "1|t|Cisplatin-induced renal failure.\n"
+    "1|a|Renal failure developed after cisplatin; aspirin did not cause hypertension.\n"
+    "1\t0\t9\tCisplatin\tChemical\tD002945\n"
+    "1\t18\t31\trenal failure\tDisease\tD051437\n"
+    "1\t33\t46\tRenal failure\tDisease\tD051437\n"
+    "1\t63\t72\tcisplatin\tChemical\tD002945\n"
+    "1\t74\t81\taspirin\tChemical\tD001241\n"
+    "1\t96\t108\thypertension\tDisease\tD006973\n\n"
+)
+METRIC_KEYS = {"precision", "recall", "f1", "tp", "fp", "fn"}
+
+
+def test_transformer_mentions_and_provenance() -> None:
+    record = clinnlp.extract(NOTE, ner="transformer")
+    texts = {m.text for m in record.diagnoses} | {m.text for m in record.medications}
+    assert {"furosemide", "ceftriaxone"} <= texts
+    assert any("heart failure" in t for t in texts)
+    for mention in [*record.diagnoses, *record.medications, *record.findings]:
+        assert mention.source == "clinnlp_transformer_ner"
+        assert 0.5 <= mention.confidence <= 1.0
+        assert NOTE[mention.start : mention.end] == mention.text
+    assert record.provenance.model_id == DEFAULT_MODEL
+    assert record.provenance.weights_sha256 and len(record.provenance.weights_sha256) == 64
+
+
+def test_hybrid_is_the_default_and_adds_lexicon_codes() -> None:
+    nlp = clinnlp.load()
+    assert "clinnlp_transformer_ner" in nlp.pipe_names and "clinnlp_lexicon_ner" in nlp.pipe_names
+    record = clinnlp.extract(NOTE)
+    drugs = {m.text: m for m in record.medications}
+    assert any(c.system == "DrugBank" for c in drugs["furosemide"].codes)
+
+
+def test_unknown_model_and_head() -> None:
+    with pytest.raises(ConfigError, match="unknown model"):
+        resolve_model("no-such-model")
+    with pytest.raises(ConfigError, match="no head"):
+        clinnlp.load(ner="transformer", heads=("nope",))
+
+
+def test_models_command(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0 and DEFAULT_MODEL in result.stdout
+
+
+def test_evaluate_writes_the_metrics_shape(
+    runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path]
+) -> None:
+    data = write_file("tiny.pubtator", PUBTATOR)
+    out = tmp_path / "eval" / "metrics.json"
+    result = runner.invoke(app, ["evaluate", "--data", f"bc5cdr:{data}", "--output", str(out)])
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    assert set(metrics) == {"docs", "strict", "lenient"} and metrics["docs"] == 1
+    for view in ("strict", "lenient"):
+        assert set(metrics[view]) == {"micro", "by_type"}
+        assert set(metrics[view]["micro"]) == METRIC_KEYS
+        assert set(metrics[view]["by_type"]) <= {"Chemical", "Disease"}
+    assert metrics["strict"]["micro"]["tp"] + metrics["strict"]["micro"]["fn"] == 6
+    assert out.with_suffix(".md").is_file() and out.with_suffix(".png").is_file()
+
+
+def test_evaluate_generic_format_with_label_map(
+    runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path]
+) -> None:
+    data = write_file("tiny.pubtator", PUBTATOR)
+    label_map = write_file("map.json", json.dumps({"label_map": {"Chemical": "MEDICATION", "Disease": "DIAGNOSIS"}}))
+    out = tmp_path / "m.json"
+    args = ["evaluate", "--data", f"pubtator:{data}", "--label-map", str(label_map), "--ner", "lexicon", "--output", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    assert set(metrics["strict"]["by_type"]) <= {"MEDICATION", "DIAGNOSIS"}
+    assert metrics["strict"]["micro"]["tp"] >= 4  # the lexicon knows cisplatin, aspirin, hypertension, renal failure
+    missing = runner.invoke(app, ["evaluate", "--data", f"pubtator:{data}", "--output", str(out)])
+    assert missing.exit_code != 0 and "--label-map" in missing.stderr
+
+
+def test_train_command_runs_a_few_steps(runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path]) -> None:
+    data = write_file("tiny.pubtator", PUBTATOR)
+    config = write_file(
+        "tiny.toml",
+        f'''base = "minilm"
+max_length = 64
+stride = 16
+batch_size = 2
+epochs = 1
+max_steps = 2
+progress = false
+
+[lora]
+enabled = true
+r = 4
+alpha = 8
+target_modules = ["query", "value"]
+
+[[corpora]]
+name = "toy"
+head = "bc5cdr"
+train = "bc5cdr:{data}"
+dev = "bc5cdr:{data}"
+''',
+    )
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--config", str(config), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "best" / "adapter.safetensors").is_file()
+    assert (out / "metrics.jsonl").is_file()
+    bad = runner.invoke(app, ["train", "--config", str(config), "no_such_key=1"])
+    assert bad.exit_code != 0 and "no_such_key" in bad.stderr
