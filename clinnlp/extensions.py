@@ -38,6 +38,12 @@ _SPAN_EXTENSIONS: dict[str, Any] = {
     "clinnlp_finding_kind": None,
     # dict with the boolean assertion attributes (negated, uncertain, ...); None = all False
     "clinnlp_assertion": None,
+    # MEDICATION mentions: dict with any of the schema's Medication attribute fields
+    # (dose, strength, duration as {"text", "value", "unit"}; frequency as
+    # {"text", "per_day", "as_needed"}; route, form, status as str)
+    "clinnlp_medication": None,
+    # FINDING mentions: dict with "value" ({"text", "value", "unit"}) and/or "interpretation"
+    "clinnlp_finding_value": None,
     # "head:Type" of a transformer mention (the training corpus's own type), for evaluation
     "clinnlp_native_label": None,
 }

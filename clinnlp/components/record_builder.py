@@ -51,9 +51,10 @@ class RecordBuilder:
             if ent.label_ == DIAGNOSIS:
                 diagnoses.append(Diagnosis(**fields))
             elif ent.label_ == MEDICATION:
-                medications.append(Medication(**fields))
+                medications.append(Medication(**fields, **(ent._.clinnlp_medication or {})))
             elif ent.label_ == FINDING:
-                findings.append(Finding(kind=ent._.clinnlp_finding_kind or "other", **fields))
+                kind = ent._.clinnlp_finding_kind or "other"
+                findings.append(Finding(kind=kind, **fields, **(ent._.clinnlp_finding_value or {})))
         doc._.clinnlp_record = Record(
             doc_id=doc._.clinnlp_doc_id or "doc",
             text_sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
