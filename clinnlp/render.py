@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
-from rich.panel import Panel
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -42,14 +41,17 @@ def render_record(record: Record, text: str, console: Console) -> None:
     for kind, mention in mentions:
         body.stylize(STYLES[kind], mention.start, mention.end)
     legend = Text("  ").join(Text(f" {kind} ", style=style) for kind, style in STYLES.items())
-    console.print(Panel(Group(legend, Text(""), body), title=record.doc_id, title_align="left"))
+    # a rule, not a panel: the note keeps its own line breaks at full terminal width
+    console.rule(Text(record.doc_id, style="bold"), align="left")
+    console.print(legend)
+    console.print(body)
 
     table = Table(title=f"{len(mentions)} mentions", show_lines=False, expand=True)
     table.add_column("type", no_wrap=True)
     table.add_column("text", ratio=3, overflow="fold")
     table.add_column("offsets", no_wrap=True)
     table.add_column("section", ratio=2, overflow="fold")
-    table.add_column("assertion", ratio=1, overflow="fold")
+    table.add_column("assertion", ratio=2, min_width=10, overflow="fold")
     table.add_column("codes", ratio=3, overflow="fold")
     table.add_column("conf.", no_wrap=True, justify="right")
     for kind, mention in mentions:

@@ -16,6 +16,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, minibatch
 
+from clinnlp.components.sections import HEADING_SPANS_KEY
 from clinnlp.errors import ConfigError
 from clinnlp.extensions import FINDING, install_extensions
 from clinnlp.model_registry import resolve_model
@@ -92,8 +93,11 @@ class TransformerNER:
             per_head = {head: predictor.predict(texts, head) for head in self.heads}
             for index, doc in enumerate(batch):
                 spans: list[Span] = []
+                headings = doc.user_data.get(HEADING_SPANS_KEY, [])
                 for head in self.heads:
                     for start, end, entity_type, score in per_head[head][index]:
+                        if any(h_start < end and start < h_end for h_start, h_end in headings):
+                            continue  # "ALLERGIES:" is a heading, not a diagnosis
                         span = self._span(doc, start, end, head, entity_type, score)
                         if span is not None:
                             spans.append(span)
