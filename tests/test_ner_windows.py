@@ -30,25 +30,7 @@ SENTENCES = [  # template, drug, disease
 ]
 
 
-def tiny_tokenizer(texts: list[str]):
-    """A WordPiece tokenizer whose vocabulary knows single characters and a few words,
-    so most words split into several subwords (the case the alignment must handle)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    chars = sorted({c for t in texts for c in t.lower() if not c.isspace()})
-    words = ["patient", "received", "for", "day", "was", "of", "after", "no", "seen", "with", "on", "renal", "aspirin"]
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars), *words]
-    tok = Tokenizer(models.WordPiece({w: i for i, w in enumerate(dict.fromkeys(vocab))}, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
+WORDS = ["patient", "received", "for", "day", "was", "of", "after", "no", "seen", "with", "on", "renal", "aspirin"]
 
 
 def long_document(repeats: int = 6) -> tuple[str, list[tuple[int, int, str]]]:
@@ -68,9 +50,9 @@ def long_document(repeats: int = 6) -> tuple[str, list[tuple[int, int, str]]]:
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(tiny_tokenizer):
     text, gold = long_document()
-    tokenizer = tiny_tokenizer([text])
+    tokenizer = tiny_tokenizer([text], WORDS)
     return text, gold, tokenizer
 
 
