@@ -97,7 +97,12 @@ def extract(
     records: list[Record] = []
     texts: list[str] = []
     failures = 0
-    for outcome in extract_inputs(inputs, ner=ner, model=model):
+    outcomes = extract_inputs(inputs, ner=ner, model=model)
+    if len(inputs) > 3 and sys.stderr.isatty():
+        from rich.progress import track
+
+        outcomes = track(outcomes, total=len(inputs), description="extracting", console=Console(stderr=True), transient=True)
+    for outcome in outcomes:
         if outcome.error is not None:
             fail(str(outcome.error))
             failures += 1
