@@ -13,6 +13,9 @@ from clinnlp.errors import ConfigError, InputError
 from clinnlp.extensions import install_extensions
 from clinnlp.schema import Record
 
+#: Components that give each mention its clinical context, after the NER, in order.
+CONTEXT_COMPONENTS = ("clinnlp_context", "clinnlp_medication_attributes", "clinnlp_finding_values")
+
 #: NER back-ends ``load`` accepts, each the spaCy factories it adds, in order.
 #: ``hybrid`` runs the fine-tuned model, then lets the lexicon add terms the model missed
 #: and win exact ties (the lexicon knows codes and finding kinds).
@@ -29,7 +32,10 @@ def _register_factories() -> None:
     """Import the component modules so their ``@Language.factory`` decorators run."""
     import scispacy.abbreviation  # noqa: F401  registers "abbreviation_detector"
 
+    import clinnlp.components.context  # noqa: F401
+    import clinnlp.components.finding_values  # noqa: F401
     import clinnlp.components.lexicon_ner  # noqa: F401
+    import clinnlp.components.medication_attributes  # noqa: F401
     import clinnlp.components.record_builder  # noqa: F401
     import clinnlp.components.sections  # noqa: F401
     import clinnlp.components.sentences  # noqa: F401
@@ -72,7 +78,8 @@ def load(
     """Return the clinical pipeline, built once per option set and cached.
 
     Components, in order: section detector, clinical sentence splitter, scispaCy's
-    abbreviation detector, the NER back-end(s) named by ``ner``, and the record builder.
+    abbreviation detector, the NER back-end(s) named by ``ner``, assertion (ConText),
+    medication attributes, finding values, and the record builder.
     ``model``/``heads``/``native_labels``/``device`` configure the transformer NER.
     """
     check_options(ner, device)
@@ -88,6 +95,8 @@ def load(
         if factory == "clinnlp_transformer_ner":
             config = {"model": model, "heads": list(heads) if heads else None, "native_labels": native_labels, "device": device}
         nlp.add_pipe(factory, config=config)
+    for factory in CONTEXT_COMPONENTS:
+        nlp.add_pipe(factory)
     nlp.add_pipe("clinnlp_record")
     return nlp
 

@@ -28,6 +28,9 @@ def test_pipeline_components_and_factories() -> None:
         "abbreviation_detector",
         "clinnlp_transformer_ner",
         "clinnlp_lexicon_ner",
+        "clinnlp_context",
+        "clinnlp_medication_attributes",
+        "clinnlp_finding_values",
         "clinnlp_record",
     ]
     assert clinnlp.load() is nlp  # cached
@@ -43,6 +46,9 @@ def test_entry_points_declare_factories() -> None:
         "clinnlp_sentences",
         "clinnlp_lexicon_ner",
         "clinnlp_transformer_ner",
+        "clinnlp_context",
+        "clinnlp_medication_attributes",
+        "clinnlp_finding_values",
         "clinnlp_record",
     } <= names
 

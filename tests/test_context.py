@@ -1,0 +1,249 @@
+"""Assertion rules (clinnlp_context): each ConText phenomenon with exact expected flags, and the scorer."""
+
+from __future__ import annotations
+
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+import clinnlp.components.context  # noqa: F401  registers clinnlp_context
+import clinnlp.components.sections  # noqa: F401  registers clinnlp_sections
+import clinnlp.components.sentences  # noqa: F401  registers clinnlp_sentences
+from clinnlp.assertion_metrics import score_assertions
+from clinnlp.components.context import assert_spans, load_rules
+from clinnlp.errors import ConfigError
+
+NONE = {"negated": False, "uncertain": False, "historical": False, "hypothetical": False, "family": False}
+
+
+def flags(**set_true: bool) -> dict[str, bool]:
+    """An assertion dict with the given attributes set."""
+    return {**NONE, **set_true}
+
+
+@pytest.fixture(scope="module")
+def nlp() -> Language:
+    """Layout components plus the context rules on a blank English pipeline (no NER)."""
+    pipeline = spacy.blank("en")
+    pipeline.add_pipe("clinnlp_sections")
+    pipeline.add_pipe("clinnlp_sentences")
+    pipeline.add_pipe("clinnlp_context")
+    return pipeline
+
+
+def make_doc(nlp: Language, text: str, mentions: list[str]) -> Doc:
+    """Run the pipeline with ``mentions`` (first occurrences, in order) set as doc.ents by hand."""
+    doc = nlp.make_doc(text)
+    for name in ("clinnlp_sections", "clinnlp_sentences"):
+        doc = nlp.get_pipe(name)(doc)
+    spans, offset = [], 0
+    for mention in mentions:
+        start = text.index(mention, offset)
+        span = doc.char_span(start, start + len(mention), label="FINDING")
+        assert span is not None, mention
+        spans.append(span)
+        offset = start + len(mention)
+    doc.ents = spans
+    return nlp.get_pipe("clinnlp_context")(doc)
+
+
+def assertions(nlp: Language, text: str, *mentions: str) -> list[dict[str, bool]]:
+    """The assertion dicts the component sets on ``mentions`` of ``text``."""
+    return [ent._.clinnlp_assertion for ent in make_doc(nlp, text, list(mentions)).ents]
+
+
+def test_list_after_negation_is_all_negated(nlp: Language) -> None:
+    got = assertions(nlp, "No fever, chills, or night sweats.", "fever", "chills", "night sweats")
+    assert got == [flags(negated=True)] * 3
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("Pneumonia was ruled out.", "Pneumonia"),
+        ("Cough: negative", "Cough"),
+        ("Blood transfusion: No", "Blood transfusion"),
+        ("The test for tuberculosis is negative.", "tuberculosis"),
+        ("Fever, cough and dyspnea were absent.", "cough"),
+        ("The patient denies chest pain.", "chest pain"),
+        ("Negative for hematuria.", "hematuria"),
+        ("Margins free of tumor.", "tumor"),
+        ("He was discharged without complications.", "complications"),
+        ("There was no evidence of metastasis.", "metastasis"),
+        ("Neither murmurs nor gallops were heard.", "gallops"),
+    ],
+)
+def test_negation_cues(nlp: Language, text: str, mention: str) -> None:
+    assert assertions(nlp, text, mention) == [flags(negated=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("There was no increase in pain.", "pain"),
+        ("Cultures grew gram negative rods.", "rods"),
+        ("No change in the effusion.", "effusion"),
+        ("The pain did not improve with rest.", "pain"),
+        ("The nodule is stable.", "nodule"),  # "no" inside "nodule" is no cue
+        ("The abdomen was non-tender.", "non-tender"),  # a glued prefix is part of the term
+    ],
+)
+def test_pseudo_negation_and_whole_words(nlp: Language, text: str, mention: str) -> None:
+    assert assertions(nlp, text, mention) == [NONE]
+
+
+def test_termination_ends_the_scope(nlp: Language) -> None:
+    assert assertions(nlp, "No fever but has cough.", "fever", "cough") == [flags(negated=True), NONE]
+    got = assertions(nlp, "No rash; however, she reports itching.", "rash", "itching")
+    assert got == [flags(negated=True), NONE]
+
+
+def test_scope_stays_in_the_sentence(nlp: Language) -> None:
+    assert assertions(nlp, "No fever. Cough persists.", "fever", "Cough") == [flags(negated=True), NONE]
+
+
+def test_cue_inside_a_mention_counts_forward(nlp: Language) -> None:
+    assert assertions(nlp, "Echo showed no signs of endocarditis.", "no signs of endocarditis") == [flags(negated=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("Findings are concerning for pneumonia.", "pneumonia"),
+        ("Possible pneumonia in the left base.", "pneumonia"),
+        ("Pulmonary embolism cannot be excluded.", "Pulmonary embolism"),
+        ("Admitted to r/o myocardial infarction.", "myocardial infarction"),
+        ("Suspected appendicitis.", "appendicitis"),
+        ("Findings likely represent atelectasis.", "atelectasis"),
+        ("Pneumonia versus atelectasis.", "atelectasis"),
+        ("Questionable fracture of the radius.", "fracture"),
+    ],
+)
+def test_uncertainty_cues(nlp: Language, text: str, mention: str) -> None:
+    assert assertions(nlp, text, mention) == [flags(uncertain=True)]
+
+
+def test_cannot_be_excluded_is_not_negation(nlp: Language) -> None:
+    assert assertions(nlp, "Sepsis could not be ruled out.", "Sepsis") == [flags(uncertain=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("History of asthma.", "asthma"),
+        ("She is s/p appendectomy.", "appendectomy"),
+        ("He had a prior myocardial infarction.", "myocardial infarction"),
+        ("Status post cholecystectomy.", "cholecystectomy"),
+    ],
+)
+def test_history_cues(nlp: Language, text: str, mention: str) -> None:
+    assert assertions(nlp, text, mention) == [flags(historical=True)]
+
+
+def test_history_of_present_illness_is_not_history(nlp: Language) -> None:
+    assert assertions(nlp, "History of present illness: cough for two days.", "cough") == [NONE]
+
+
+def test_no_history_of_is_negation(nlp: Language) -> None:
+    assert assertions(nlp, "No history of diabetes.", "diabetes") == [flags(negated=True)]
+
+
+def test_resolved_is_historical_not_negated(nlp: Language) -> None:
+    """Decision: a resolved finding was present and is over, so historical, not negated."""
+    assert assertions(nlp, "The rash resolved after two days.", "rash") == [flags(historical=True)]
+    assert assertions(nlp, "Imaging showed resolution of the effusion.", "effusion") == [flags(historical=True)]
+
+
+def test_resolved_alias_can_mean_negated(nlp: Language) -> None:
+    doc = make_doc(nlp, "The rash resolved after two days.", ["rash"])
+    got = assert_spans(doc, doc.ents, aliases={"resolved": ["historical", "negated"]})
+    assert got == [flags(historical=True, negated=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("Mother had breast cancer.", "breast cancer"),
+        ("Family history of colon cancer.", "colon cancer"),
+        ("Diabetes in her father.", "Diabetes"),
+        ("FH: hypertension.", "hypertension"),
+        ("His grandmother died of a stroke.", "stroke"),
+    ],
+)
+def test_family_cues(nlp: Language, text: str, mention: str) -> None:
+    assert assertions(nlp, text, mention) == [flags(family=True)]
+
+
+def test_family_does_not_spill_onto_the_patient(nlp: Language) -> None:
+    got = assertions(nlp, "Her mother had diabetes and she has asthma.", "diabetes", "asthma")
+    assert got == [flags(family=True), NONE]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("Return if you develop chest pain.", "chest pain"),
+        ("Call if fever above 38.5.", "fever"),
+        ("Should you develop shortness of breath, go to the ED.", "shortness of breath"),
+        ("Watch for bleeding at the site.", "bleeding"),
+    ],
+)
+def test_hypothetical_cues(nlp: Language, text: str, mention: str) -> None:
+    assert assertions(nlp, text, mention) == [flags(hypothetical=True)]
+
+
+def test_section_context(nlp: Language) -> None:
+    text = (
+        "FAMILY HISTORY:\nDiabetes in several relatives.\n\n"
+        "PAST MEDICAL HISTORY:\nAsthma.\n\n"
+        "ALLERGIES:\nPenicillin.\n\n"
+        "DISCHARGE INSTRUCTIONS:\nTake aspirin daily. Return for chest pain.\n\n"
+        "ASSESSMENT:\nCough."
+    )
+    doc = make_doc(nlp, text, ["Diabetes", "Asthma", "Penicillin", "aspirin", "chest pain", "Cough"])
+    names = [s.name for s in doc._.clinnlp_sections]
+    assert {"family_history", "past_medical_history", "allergies", "instructions"} <= set(names), names
+    got = [ent._.clinnlp_assertion for ent in doc.ents]
+    assert got == [
+        flags(family=True),
+        flags(historical=True),
+        NONE,  # allergies are left to the medication component
+        NONE,  # instructions alone make nothing hypothetical...
+        flags(hypothetical=True),  # ...a cue does
+        NONE,
+    ]
+
+
+def test_assert_spans_without_sentences_or_sections() -> None:
+    doc = spacy.blank("en")("No fever, no cough.")
+    assert assert_spans(doc, [doc[1:2], doc[4:5]]) == [flags(negated=True)] * 2
+    assert assert_spans(doc, []) == []
+
+
+def test_rules_load_and_bad_alias_config_fails() -> None:
+    rules = load_rules()
+    assert "resolved" in rules.aliases and rules.by_phrase["no"]
+    pipeline = spacy.blank("en")
+    with pytest.raises(ConfigError):
+        pipeline.add_pipe("clinnlp_context", config={"aliases": {"resolved": ["gone"]}})
+
+
+def test_score_assertions_hand_made() -> None:
+    pairs = [
+        (flags(negated=True), flags(negated=True)),  # tp
+        (flags(negated=True), NONE),  # fn
+        (NONE, flags(negated=True, uncertain=True)),  # fp, fp
+        (flags(uncertain=True), flags(uncertain=True)),  # tp
+        ({}, {}),  # missing keys are False
+    ]
+    scores = score_assertions(pairs)
+    assert scores["negated"]["precision"] == pytest.approx(0.5)
+    assert scores["negated"]["recall"] == pytest.approx(0.5)
+    assert scores["negated"]["f1"] == pytest.approx(0.5)
+    assert scores["negated"]["support"] == 2
+    assert scores["uncertain"]["precision"] == pytest.approx(0.5)
+    assert scores["uncertain"]["recall"] == pytest.approx(1.0)
+    assert scores["uncertain"]["f1"] == pytest.approx(2 / 3)
+    assert scores["uncertain"]["support"] == 1
+    assert scores["family"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "tp": 0, "fp": 0, "fn": 0}

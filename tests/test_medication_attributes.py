@@ -1,0 +1,239 @@
+"""Medication attributes linked to the right drug (clinnlp_medication_attributes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from spacy.language import Language
+
+import clinnlp
+from clinnlp.attribute_eval import evaluate_attributes, map_spans
+from clinnlp.components.medication_attributes import MedicationAttributes, find_attribute_spans
+from clinnlp.readers.types import GoldDocument, GoldSpan
+
+
+@pytest.fixture(scope="module")
+def nlp() -> Language:
+    return clinnlp.load(ner="lexicon")
+
+
+@pytest.fixture(scope="module")
+def component(nlp: Language) -> MedicationAttributes:
+    return MedicationAttributes(nlp, "clinnlp_medication_attributes")
+
+
+def meds(nlp: Language, component: MedicationAttributes, text: str) -> dict[str, dict[str, Any]]:
+    """Drug text (lower case) -> its attributes, for the MEDICATION mentions of ``text``."""
+    doc = component(nlp(text))
+    return {e.text.lower(): e._.clinnlp_medication or {} for e in doc.ents if e.label_ == "MEDICATION"}
+
+
+def q(text: str, value: float | None, unit: str | None) -> dict[str, Any]:
+    return {"text": text, "value": value, "unit": unit}
+
+
+def freq(text: str, per_day: float | None, as_needed: bool) -> dict[str, Any]:
+    return {"text": text, "per_day": per_day, "as_needed": as_needed}
+
+
+def test_multi_drug_sentence(nlp: Language, component: MedicationAttributes) -> None:
+    got = meds(nlp, component, "Continue metformin 500 mg bid and lisinopril 10 mg daily.")
+    assert got["metformin"] == {
+        "strength": q("500 mg", 500.0, "mg"), "dose": q("500 mg", 500.0, "mg"),
+        "frequency": freq("bid", 2.0, False), "status": "continued",
+    }
+    assert got["lisinopril"] == {
+        "strength": q("10 mg", 10.0, "mg"), "dose": q("10 mg", 10.0, "mg"),
+        "frequency": freq("daily", 1.0, False), "status": "continued",
+    }
+
+
+def test_numbered_list_with_amount_before_drug(nlp: Language, component: MedicationAttributes) -> None:
+    got = meds(nlp, component, "DISCHARGE MEDICATIONS:\n1. 40 mg furosemide PO daily\n2. Aspirin 81 mg PO daily\n")
+    assert got["furosemide"]["strength"] == q("40 mg", 40.0, "mg")
+    assert got["furosemide"]["route"] == "oral"
+    assert got["aspirin"]["strength"] == q("81 mg", 81.0, "mg")
+    assert got["aspirin"]["frequency"] == freq("daily", 1.0, False)
+
+
+def test_inhaler_strength_dose_range_and_prn(nlp: Language, component: MedicationAttributes) -> None:
+    got = meds(nlp, component, "- Albuterol HFA 90 mcg 1-2 puffs inhaled q4-6h prn wheezing\n")
+    assert got["albuterol"] == {
+        "strength": q("90 mcg", 90.0, "mcg"),
+        "dose": q("1-2 puffs", 2.0, "puff"),
+        "route": "inhaled",
+        "form": "inhaler",
+        "frequency": freq("q4-6h prn", 6.0, True),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "expected"),
+    [
+        ("Acetaminophen 500 mg PO q6h.", "strength", q("500 mg", 500.0, "mg")),
+        ("Acetaminophen 1-2 tabs PO q6h.", "dose", q("1-2 tabs", 2.0, "tablet")),
+        ("Heparin 10 units/kg IV.", "dose", q("10 units/kg", 10.0, "units/kg")),
+        ("Prednisone 0.5 mg/kg/day PO.", "dose", q("0.5 mg/kg/day", 0.5, "mg/kg/day")),
+        ("Insulin glargine 20 units SC qhs.", "strength", q("20 units", 20.0, "units")),
+        ("Fluticasone 2 puffs inhaled bid.", "dose", q("2 puffs", 2.0, "puff")),
+    ],
+)
+def test_amounts(nlp: Language, component: MedicationAttributes, text: str, field: str, expected: Any) -> None:
+    (attrs,) = meds(nlp, component, text).values()
+    assert attrs[field] == expected
+
+
+def test_strength_only_is_also_the_dose(nlp: Language, component: MedicationAttributes) -> None:
+    (attrs,) = meds(nlp, component, "Aspirin 81 mg daily.").values()
+    assert attrs["dose"] == attrs["strength"] == q("81 mg", 81.0, "mg")
+
+
+def test_weight_based_amount_is_a_dose_only(nlp: Language, component: MedicationAttributes) -> None:
+    (attrs,) = meds(nlp, component, "Heparin 10 units/kg IV.").values()
+    assert "strength" not in attrs
+
+
+@pytest.mark.parametrize(
+    ("route_text", "route"),
+    [
+        ("PO", "oral"), ("by mouth", "oral"), ("IV", "intravenous"), ("IM", "intramuscular"),
+        ("SC", "subcutaneous"), ("SQ", "subcutaneous"), ("subcutaneous", "subcutaneous"),
+        ("SL", "sublingual"), ("PR", "rectal"), ("inhaled", "inhaled"), ("topical", "topical"),
+        ("transdermal", "transdermal"), ("ophthalmic", "ophthalmic"), ("intranasal", "intranasal"),
+        ("NG", "nasogastric"),
+    ],
+)
+def test_routes(nlp: Language, component: MedicationAttributes, route_text: str, route: str) -> None:
+    (attrs,) = meds(nlp, component, f"Morphine 2 mg {route_text} daily.").values()
+    assert attrs["route"] == route
+
+
+@pytest.mark.parametrize(
+    ("freq_text", "per_day", "as_needed"),
+    [
+        ("qd", 1.0, False), ("daily", 1.0, False), ("once daily", 1.0, False), ("bid", 2.0, False),
+        ("tid", 3.0, False), ("qid", 4.0, False), ("q4h", 6.0, False), ("q6-8h", 4.0, False),
+        ("qhs", 1.0, False), ("qam", 1.0, False), ("qod", 0.5, False), ("weekly", 1 / 7, False),
+        ("prn", None, True), ("q6h prn", 4.0, True), ("every 8 hours", 3.0, False),
+        ("twice a day", 2.0, False), ("three times daily", 3.0, False), ("with breakfast", 1.0, False),
+    ],
+)
+def test_frequencies(nlp: Language, component: MedicationAttributes, freq_text: str,
+                     per_day: float | None, as_needed: bool) -> None:
+    (attrs,) = meds(nlp, component, f"Ibuprofen 400 mg PO {freq_text}.").values()
+    got = attrs["frequency"]
+    assert got["text"] == freq_text
+    assert got["as_needed"] is as_needed
+    assert got["per_day"] == (None if per_day is None else pytest.approx(per_day))
+
+
+@pytest.mark.parametrize(
+    ("duration_text", "expected"),
+    [
+        ("for 7 days", q("7 days", 7.0, "day")),
+        ("x2 weeks", q("2 weeks", 2.0, "week")),
+        ("x 7 days", q("7 days", 7.0, "day")),
+        ("for eight weeks", q("eight weeks", 8.0, "week")),
+        ("until follow-up", q("until follow-up", None, None)),
+    ],
+)
+def test_durations(nlp: Language, component: MedicationAttributes, duration_text: str, expected: Any) -> None:
+    (attrs,) = meds(nlp, component, f"Amoxicillin 500 mg PO tid {duration_text}.").values()
+    assert attrs["duration"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "form"),
+    [
+        ("Lisinopril 10 mg tablet PO daily.", "tablet"),
+        ("Omeprazole 20 mg capsule PO daily.", "capsule"),
+        ("Albuterol HFA 2 puffs q4h prn.", "inhaler"),
+        ("Fentanyl 25 mcg/h patch every 72 hours.", "patch"),
+        ("Amoxicillin 250 mg suspension PO tid.", "suspension"),
+        ("Hydrocortisone 1% cream topical bid.", "cream"),
+        ("Enoxaparin 40 mg injection SC daily.", "injection"),
+    ],
+)
+def test_forms(nlp: Language, component: MedicationAttributes, text: str, form: str) -> None:
+    (attrs,) = meds(nlp, component, text).values()
+    assert attrs["form"] == form
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("Start losartan 50 mg PO daily.", "started"),
+        ("Apixaban was started.", "started"),
+        ("Apixaban was initiated.", "started"),
+        ("Continue amlodipine 5 mg PO daily.", "continued"),
+        ("Increase metformin to 1000 mg bid.", "increased"),
+        ("Lisinopril was increased last month.", "increased"),
+        ("Titrate up metoprolol.", "increased"),
+        ("Decrease prednisone to 10 mg daily.", "decreased"),
+        ("Reduce prednisone to 10 mg daily.", "decreased"),
+        ("Hold lisinopril.", "held"),
+        ("Warfarin 5 mg PO daily - held for procedure.", "held"),
+        ("Stop metformin.", "stopped"),
+        ("Metformin was stopped.", "stopped"),
+        ("Discontinue metformin.", "stopped"),
+        ("D/c metformin.", "stopped"),
+        ("She is allergic to penicillin.", "allergic"),
+    ],
+)
+def test_status(nlp: Language, component: MedicationAttributes, text: str, status: str) -> None:
+    (attrs,) = meds(nlp, component, text).values()
+    assert attrs["status"] == status
+
+
+def test_status_goes_to_the_drug_it_precedes(nlp: Language, component: MedicationAttributes) -> None:
+    got = meds(nlp, component, "Changed to formoterol 6 mcg inhaler, and stopped the salbutamol inhaler.")
+    assert "status" not in got["formoterol"]
+    assert got["salbutamol"]["status"] == "stopped"
+
+
+def test_allergies_section(nlp: Language, component: MedicationAttributes) -> None:
+    got = meds(nlp, component, "ALLERGIES: Penicillin (rash)\n\nMEDICATIONS:\nAspirin 81 mg PO daily.\n")
+    assert got["penicillin"]["status"] == "allergic"
+    assert "status" not in got["aspirin"]
+
+
+def test_not_a_route_or_dose_outside_a_drug_context() -> None:
+    spans = find_attribute_spans("Stage IV disease; glucose 160-210 mg/dL; PR interval normal.")
+    assert [s for s in spans if s[2] in ("Route", "Dosage")] == []
+
+
+def test_sample_medication_list(nlp: Language, component: MedicationAttributes, sample_notes: list[Any]) -> None:
+    text = next(p for p in sample_notes if p.name == "medication_list.txt").read_text(encoding="utf-8")
+    got = meds(nlp, component, text)
+    assert got["warfarin"]["status"] == "held"
+    assert got["amoxicillin"]["duration"] == q("7 days", 7.0, "day")
+    assert got["insulin glargine"]["route"] == "subcutaneous"
+    assert got["hydrochlorothiazide"]["status"] == "stopped"
+
+
+def test_record_accepts_the_fields(nlp: Language, component: MedicationAttributes) -> None:
+    from clinnlp.schema import Medication
+
+    (attrs,) = meds(nlp, component, "Acetaminophen 650 mg PO q6h prn pain for 5 days.").values()
+    med = Medication(text="Acetaminophen", start=0, end=13, sentence={"start": 0, "end": 13},
+                     confidence=1.0, source="t", **attrs)
+    assert med.frequency is not None and med.frequency.per_day == 4.0 and med.frequency.as_needed
+
+
+def test_map_spans_merges_as_the_corpus_cuts() -> None:
+    text = "levofloxacin 500 mg daily iv"
+    spans = [(13, 19, "Dosage"), (20, 25, "Frequency"), (26, 28, "Route")]
+    mapped = map_spans(text, spans, {"Dosage": "Dosage", "Frequency": "Frequency", "Route": "Administration"},
+                       {"Dosage": ("Frequency",)})
+    assert mapped == [(13, 25, "Dosage"), (26, 28, "Administration")]
+
+
+def test_evaluate_attributes(nlp: Language) -> None:
+    text = "Start aspirin 81 mg PO daily for 7 days."
+    gold = GoldDocument("d1", text, (GoldSpan(14, 19, "Dosage", "81 mg"), GoldSpan(20, 22, "Route", "PO"),
+                                     GoldSpan(33, 39, "Duration", "7 days")))
+    result = evaluate_attributes([gold], nlp, {"Dosage": "Dosage", "Route": "Route", "Duration": "Duration"})
+    assert result["strict"]["by_type"]["Dosage"]["f1"] == 1.0
+    assert result["strict"]["by_type"]["Route"]["f1"] == 1.0
+    assert result["strict"]["by_type"]["Duration"]["f1"] == 1.0
