@@ -35,12 +35,15 @@ def evaluate(
     root: Annotated[Path | None, typer.Option(help="Folder of the shared corpora (default: $CLINNLP_CORPORA or ../shared/corpora).", file_okay=False)] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     max_docs: Annotated[int, typer.Option(help="Score only the first N documents of each corpus (0 = all); for quick checks.", min=0)] = 0,
+    gold_spans: Annotated[bool, typer.Option("--gold-spans", help="Score assertion on the gold mentions themselves, so NER errors don't blur it.")] = False,
+    assertion_types: Annotated[str | None, typer.Option(help="Comma-separated types whose gold mentions the assertion block covers (default: all).")] = None,
 ) -> None:
     """Run the pipeline on each corpus's raw text and score its mentions (strict and lenient).
 
     metrics.json has the shape {"docs", "strict": {"micro", "by_type"}, "lenient": {...}}, each
-    with precision, recall, f1, tp, fp and fn. A Markdown report and a per-type bar chart are
-    written beside it.
+    with precision, recall, f1, tp, fp and fn. Corpora with assertion annotations (BRAT
+    POLARITY attributes, as in MACCROBAT) add an "assertion" block: per attribute precision,
+    recall, f1 and support. A Markdown report and a per-type bar chart are written beside it.
     """
     from clinnlp.evaluation import evaluate as run_evaluation
     from clinnlp.evaluation import parse_data
@@ -61,7 +64,16 @@ def evaluate(
             return lambda n: bar.advance(task, n)
 
         metrics = run_evaluation(
-            specs, model=model, ner=ner, split=split, root=root, device=device, max_docs=max_docs, on_corpus=on_corpus
+            specs,
+            model=model,
+            ner=ner,
+            split=split,
+            root=root,
+            device=device,
+            max_docs=max_docs,
+            gold_spans=gold_spans,
+            assertion_types=[t.strip() for t in assertion_types.split(",") if t.strip()] if assertion_types else None,
+            on_corpus=on_corpus,
         )
     output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     extra = write_report(metrics, output, f"clinnlp evaluate: {', '.join(data)} ({split})")
@@ -73,4 +85,6 @@ def evaluate(
         lenient = metrics["lenient"]["micro"] if name == "micro" else metrics["lenient"]["by_type"].get(name, {})
         table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{lenient.get('f1', 0.0):.4f}")
     Console().print(table)
+    for attr, m in metrics.get("assertion", {}).items():
+        typer.echo(f"assertion {attr}: P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} (support {m['support']})")
     typer.echo(f"wrote {output} and {', '.join(str(p) for p in extra)}")

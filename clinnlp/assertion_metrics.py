@@ -30,7 +30,7 @@ def score_assertions(
     """
     counts = {attr: [0, 0, 0] for attr in ASSERTION_ATTRIBUTES}  # tp, fp, fn
     for gold, predicted in pairs:
-        for attr, (tp_fp_fn) in counts.items():
+        for attr, tp_fp_fn in counts.items():
             g, p = bool(gold.get(attr, False)), bool(predicted.get(attr, False))
             if g and p:
                 tp_fp_fn[0] += 1

@@ -11,6 +11,11 @@ Two ways to compare, chosen per corpus:
   the setting comparable with published figures;
 * otherwise (a generic format, or ``--ner lexicon``/``hybrid``): gold types are mapped to
   clinnlp types with the label map and compared with the pipeline's clinnlp labels.
+
+Where the gold carries assertion annotations (BRAT ``POLARITY`` attributes), the result
+gains an ``assertion`` block (per attribute precision, recall, f1, support): on the
+predicted mentions that strictly match a gold mention, or, with ``gold_spans``, on every
+gold mention itself, so NER errors do not blur it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clinnlp.assertion_eval import SCORED_ATTRIBUTES, evaluate_assertions_on_gold, gold_assertion
+from clinnlp.assertion_metrics import score_assertions
 from clinnlp.errors import ConfigError, ResourceError
 from clinnlp.metrics import score_mentions
 from clinnlp.readers.registry import CARDS, LabelMap, apply_label_map, load_corpus, load_label_map
@@ -62,23 +69,41 @@ def parse_data(spec: str, label_map_file: Path | None) -> DataSpec:
     return DataSpec(spec, name, None)
 
 
+AssertionPair = tuple[dict[str, bool], dict[str, bool]]
+#: A strictly matched mention: its gold corpus type, gold and predicted assertions.
+MatchedAssertion = tuple[str, dict[str, bool], dict[str, bool]]
+
+
+def has_assertions(docs: Sequence[GoldDocument]) -> bool:
+    """Whether the gold annotates assertion (BRAT ``POLARITY`` attributes)."""
+    return any("POLARITY" in s.attributes for d in docs for s in d.spans)
+
+
 def _examples(
     docs: Sequence[GoldDocument],
     nlp: Any,
     native: bool,
     progress: Progress | None,
-) -> list[tuple[str, list[tuple[int, int, str]], list[tuple[int, int, str]]]]:
+) -> tuple[list[tuple[str, list[tuple[int, int, str]], list[tuple[int, int, str]]]], list[MatchedAssertion]]:
+    """NER examples per document, and (gold, predicted) assertions of strictly matched mentions."""
     examples = []
+    pairs: list[MatchedAssertion] = []
     for gold_doc, doc in zip(docs, nlp.pipe((d.text for d in docs), batch_size=16)):
         predicted = []
+        asserted: dict[tuple[int, int, str], dict[str, bool]] = {}
         for ent in doc.ents:
             label = ent._.clinnlp_native_label.split(":", 1)[1] if native and ent._.clinnlp_native_label else ent.label_
             predicted.append((ent.start_char, ent.end_char, label))
+            asserted[(ent.start_char, ent.end_char, label)] = dict(ent._.clinnlp_assertion or {})
         gold = [(s.start, s.end, s.label) for s in gold_doc.spans]
+        for span in gold_doc.spans:
+            match = asserted.get((span.start, span.end, span.label))
+            if match is not None:
+                pairs.append((span.label, gold_assertion(span), match))
         examples.append((gold_doc.doc_id, gold, predicted))
         if progress is not None:
             progress(1)
-    return examples
+    return examples, pairs
 
 
 def evaluate(
@@ -90,10 +115,16 @@ def evaluate(
     root: Path | None = None,
     device: str = "cpu",
     max_docs: int = 0,
+    gold_spans: bool = False,
+    assertion_types: Sequence[str] | None = None,
     on_corpus: Callable[[str, int], Progress | None] | None = None,
 ) -> dict[str, Any]:
     """Metrics in the ``metrics.json`` shape over all ``data``; with several corpora, types
-    are prefixed with the corpus name (``bc5cdr/Disease``) so they stay apart."""
+    are prefixed with the corpus name (``bc5cdr/Disease``) so they stay apart.
+
+    ``assertion_types`` limits the assertion block to gold mentions of those types (the
+    corpus's own with ``gold_spans`` or a model head of the corpus, else clinnlp types);
+    None scores every gold mention."""
     from clinnlp.model_registry import resolve_model
     from clinnlp.pipeline import load
 
@@ -101,6 +132,8 @@ def evaluate(
         raise ConfigError("give at least one --data CORPUS[:PATH]")
     heads = resolve_model(model).heads if ner in ("transformer", "hybrid") else {}
     all_examples: list[Any] = []
+    assertion_pairs: list[AssertionPair] = []
+    assertion_data = False
     types: list[str] = []
     per_corpus: dict[str, Any] = {}
     for item in data:
@@ -110,6 +143,7 @@ def evaluate(
         label_map = item.label_map
         if label_map is None:
             raise ConfigError(f"{item.spec}: a generic format needs --label-map FILE mapping its types to clinnlp types")
+        raw_docs = docs
         head = CARD_HEADS.get(item.name)
         native = ner == "transformer" and head is not None and head in heads
         if native and head is not None:
@@ -120,7 +154,14 @@ def evaluate(
             eval_types = sorted({t for t in label_map.mapping.values() if t})
             nlp = load(ner=ner, model=model, device=device)
         progress = on_corpus(item.spec, len(docs)) if on_corpus else None
-        examples = _examples(docs, nlp, native, progress)
+        examples, pairs = _examples(docs, nlp, native, progress)
+        if has_assertions(raw_docs):
+            assertion_data = True
+            wanted = set(assertion_types) if assertion_types else None
+            if gold_spans:
+                assertion_pairs += _gold_span_pairs(raw_docs, nlp, wanted)
+            else:
+                assertion_pairs += [(g, p) for label, g, p in pairs if wanted is None or label in wanted]
         per_corpus[item.spec] = score_mentions(examples, types=eval_types)
         prefix = f"{item.name}/" if len(data) > 1 else ""
         all_examples += [(f"{item.name}:{d}", _prefixed(g, prefix), _prefixed(p, prefix)) for d, g, p in examples]
@@ -128,7 +169,20 @@ def evaluate(
     result = score_mentions(all_examples, types=types)
     if not result["docs"]:
         raise ResourceError("the data held no documents to score")
+    if assertion_data:
+        scores = score_assertions(assertion_pairs)
+        result["assertion"] = {
+            attr: {key: scores[attr][key] for key in ("precision", "recall", "f1", "support")} for attr in SCORED_ATTRIBUTES
+        }
     return result
+
+
+def _gold_span_pairs(docs: Sequence[GoldDocument], nlp: Any, wanted: set[str] | None) -> list[AssertionPair]:
+    """(gold, predicted) assertions of every gold mention, the context rules run on the gold spans."""
+    from clinnlp.assertion_eval import assertion_cases
+
+    cases = assertion_cases(docs, nlp, sorted(wanted) if wanted else None)
+    return [(case.gold, case.predicted) for case in cases]
 
 
 def _prefixed(spans: list[tuple[int, int, str]], prefix: str) -> list[tuple[int, int, str]]:

@@ -25,6 +25,11 @@ def _markdown(metrics: dict[str, Any], path: Path, title: str) -> Path:
                 f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['tp']} | {m['fp']} | {m['fn']} |"
             )
         lines.append("")
+    if "assertion" in metrics:
+        lines += ["## assertion", "", "| attribute | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for attr, m in metrics["assertion"].items():
+            lines.append(f"| {attr} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |")
+        lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 

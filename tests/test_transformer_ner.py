@@ -126,3 +126,24 @@ dev = "bc5cdr:{data}"
     assert (out / "metrics.jsonl").is_file()
     bad = runner.invoke(app, ["train", "--config", str(config), "no_such_key=1"])
     assert bad.exit_code != 0 and "no_such_key" in bad.stderr
+
+
+def test_evaluate_assertion_block_with_gold_spans(runner: CliRunner, tmp_path: Path) -> None:
+    folder = tmp_path / "brat"
+    folder.mkdir()
+    text = "She denies fever. She has a cough.\n"
+    (folder / "d1.txt").write_text(text, encoding="utf-8")
+    (folder / "d1.ann").write_text(
+        "T1\tSign_symptom 11 16\tfever\nE1\tSign_symptom:T1\nA1\tPOLARITY E1 NEG\nT2\tSign_symptom 28 33\tcough\n",
+        encoding="utf-8",
+    )
+    label_map = tmp_path / "map.json"
+    label_map.write_text(json.dumps({"label_map": {"Sign_symptom": "FINDING"}}), encoding="utf-8")
+    out = tmp_path / "m.json"
+    args = ["evaluate", "--data", f"brat:{folder}", "--label-map", str(label_map), "--ner", "lexicon", "--gold-spans", "--output", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    negated = metrics["assertion"]["negated"]
+    assert set(negated) == {"precision", "recall", "f1", "support"}
+    assert negated["support"] == 1 and negated["f1"] == 1.0
