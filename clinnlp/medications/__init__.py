@@ -1,0 +1,1 @@
+"""Medication attribute extraction: rules, finding in text, and linking to drug mentions."""
