@@ -90,7 +90,7 @@ class TransformerNER:
         predictor = _predictor(str(self.info.path), self.device)
         for batch in minibatch(docs, size=batch_size or self.batch_size):
             texts = [doc.text for doc in batch]
-            per_head = {head: predictor.predict(texts, head) for head in self.heads}
+            per_head = predictor.predict_heads(texts, self.heads)
             for index, doc in enumerate(batch):
                 spans: list[Span] = []
                 headings = doc.user_data.get(HEADING_SPANS_KEY, [])

@@ -63,13 +63,32 @@ def predict_documents(
     batch_size: int = 32,
     device: torch.device | None = None,
 ) -> list[list[PredictedSpan]]:
-    """Spans per text from ``model`` (a :class:`MultiHeadTokenClassifier`, possibly wrapped).
+    """Spans per text from ``model`` (a :class:`MultiHeadTokenClassifier`, possibly wrapped)
+    for one head; see :func:`predict_heads`."""
+    return predict_heads(
+        model, tokenizer, texts, [head], max_length=max_length, stride=stride, batch_size=batch_size, device=device
+    )[head.name]
+
+
+def predict_heads(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    heads: Sequence[Head],
+    *,
+    max_length: int,
+    stride: int,
+    batch_size: int = 32,
+    device: torch.device | None = None,
+) -> dict[str, list[list[PredictedSpan]]]:
+    """Spans per head, per text; the encoder runs once per window for all heads.
 
     The caller sets train/eval mode; this only turns off autograd. On CUDA the forward
     pass runs under bf16/fp16 autocast; the softmax is taken in float32.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+    core: Any = getattr(model, "module", model)  # unwrap DDP/accelerate wrappers
     device = device or next(model.parameters()).device
     special = SpecialTokens.of(tokenizer)
     docs = encode_texts(tokenizer, texts)
@@ -77,7 +96,7 @@ def predict_documents(
     for index, doc in enumerate(docs):
         windows.extend(make_windows(doc, index, special, max_length, stride))
     order = sorted(range(len(windows)), key=lambda k: -len(windows[k].input_ids))
-    scores: list[np.ndarray | None] = [None] * len(windows)
+    scores: dict[str, list[np.ndarray | None]] = {h.name: [None] * len(windows) for h in heads}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     autocast: AbstractContextManager[Any] = nullcontext()
     if device.type == "cuda":
@@ -88,22 +107,26 @@ def predict_documents(
         for at in range(0, len(order), batch_size):
             chunk = order[at : at + batch_size]
             ids, mask = pad_batch([windows[k].input_ids for k in chunk], pad_id)
-            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), head=head.name)
-            probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
-            for row, k in enumerate(chunk):
-                w = windows[k]
-                scores[k] = probs[row, lead : lead + (w.end - w.start)]
-    per_doc: list[list[tuple[tuple[int, int], np.ndarray]]] = [[] for _ in docs]
-    for w, s in zip(windows, scores):
-        assert s is not None
-        per_doc[w.doc].append(((w.start, w.end), s))
-    results: list[list[PredictedSpan]] = []
-    for doc, parts in zip(docs, per_doc):
-        if not parts:
-            results.append([])
-            continue
-        merged = merge_windows(len(doc), [b for b, _ in parts], [s for _, s in parts])
-        results.append(decode_probs(doc, merged, head))
+            hidden = core.encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+            for head in heads:
+                probs = torch.softmax(core.heads[head.name](hidden).float(), dim=-1).cpu().numpy()
+                for row, k in enumerate(chunk):
+                    w = windows[k]
+                    scores[head.name][k] = probs[row, lead : lead + (w.end - w.start)]
+    results: dict[str, list[list[PredictedSpan]]] = {}
+    for head in heads:
+        per_doc: list[list[tuple[tuple[int, int], np.ndarray]]] = [[] for _ in docs]
+        for w, s in zip(windows, scores[head.name]):
+            if s is not None:
+                per_doc[w.doc].append(((w.start, w.end), s))
+        spans: list[list[PredictedSpan]] = []
+        for doc, parts in zip(docs, per_doc):
+            if not parts:
+                spans.append([])
+                continue
+            merged = merge_windows(len(doc), [b for b, _ in parts], [s for _, s in parts])
+            spans.append(decode_probs(doc, merged, head))
+        results[head.name] = spans
     return results
 
 
@@ -130,6 +153,23 @@ class NerPredictor:
     @property
     def heads(self) -> dict[str, Head]:
         return self.model.head_objects
+
+    def predict_heads(self, texts: list[str], heads: Sequence[str]) -> dict[str, list[list[PredictedSpan]]]:
+        """Like :meth:`predict` for several heads at once, sharing one encoder pass."""
+        known = self.heads
+        missing = [h for h in heads if h not in known]
+        if missing:
+            raise ConfigError(f"model has no head {missing[0]!r}; heads: {', '.join(known)}")
+        return predict_heads(
+            self.model,
+            self.tokenizer,
+            texts,
+            [known[h] for h in heads],
+            max_length=self.model.config.max_length,
+            stride=self.model.config.stride,
+            batch_size=self.batch_size,
+            device=self.device,
+        )
 
     def predict(self, texts: list[str], head: str) -> list[list[PredictedSpan]]:
         """``(start, end, label, score)`` per mention, per text; score is the mean max-softmax
