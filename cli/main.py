@@ -10,6 +10,7 @@ from clinnlp import __version__
 from clinnlp.cli import corpus as _corpus  # noqa: F401  registers the command
 from clinnlp.cli import evaluate as _evaluate  # noqa: F401  registers the command
 from clinnlp.cli import extract as _extract  # noqa: F401  registers the command
+from clinnlp.cli import lookup as _lookup  # noqa: F401  registers the command
 from clinnlp.cli import models as _models  # noqa: F401  registers the command
 from clinnlp.cli import schema as _schema  # noqa: F401  registers the command
 from clinnlp.cli import train as _train  # noqa: F401  registers the command
