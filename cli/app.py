@@ -15,7 +15,7 @@ from typer._click.exceptions import ClickException
 from clinnlp.errors import ClinnlpError
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str) -> None:
     """Print a one-line error to stderr (never a traceback)."""
     typer.echo(f"clinnlp: error: {message}", err=True)
 

@@ -40,7 +40,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from clinnlp.components.medication_attributes import find_attribute_spans
+from clinnlp.medications.finder import find_attribute_spans
 from clinnlp.medications.linking import link_attributes
 from clinnlp.metrics import score_mentions
 from clinnlp.readers.types import GoldDocument, GoldSpan

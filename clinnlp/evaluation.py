@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clinnlp.assertion_eval import SCORED_ATTRIBUTES, evaluate_assertions_on_gold, gold_assertion
+from clinnlp.assertion_eval import SCORED_ATTRIBUTES, assertion_cases, gold_assertion
 from clinnlp.assertion_metrics import score_assertions
 from clinnlp.errors import ConfigError, ResourceError
 from clinnlp.metrics import score_mentions
@@ -179,8 +179,6 @@ def evaluate(
 
 def _gold_span_pairs(docs: Sequence[GoldDocument], nlp: Any, wanted: set[str] | None) -> list[AssertionPair]:
     """(gold, predicted) assertions of every gold mention, the context rules run on the gold spans."""
-    from clinnlp.assertion_eval import assertion_cases
-
     cases = assertion_cases(docs, nlp, sorted(wanted) if wanted else None)
     return [(case.gold, case.predicted) for case in cases]
 

@@ -9,7 +9,8 @@ from spacy.language import Language
 
 import clinnlp
 from clinnlp.attribute_eval import evaluate_attributes, map_spans
-from clinnlp.components.medication_attributes import MedicationAttributes, find_attribute_spans
+from clinnlp.components.medication_attributes import MedicationAttributes
+from clinnlp.medications.finder import find_attribute_spans
 from clinnlp.readers.types import GoldDocument, GoldSpan
 
 

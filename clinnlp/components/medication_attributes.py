@@ -5,8 +5,7 @@ Why this module is thin: the work lives in :mod:`clinnlp.medications` (``rules``
 compiled patterns of ``clinnlp/rules/medication_attributes.json``; ``finder``: attributes
 found on the character text, with the value conventions; ``linking``: which drug each
 attribute and status belongs to). This module only wraps that as a pipeline component and
-registers the factory, and re-exports the helpers other code imports from here
-(``clinnlp.attribute_eval``, the tests), so those imports keep working.
+registers the factory.
 """
 
 from __future__ import annotations
@@ -15,18 +14,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from clinnlp.extensions import install_extensions
-from clinnlp.medications.finder import drug_anchors, find_attribute_spans, find_attributes, find_statuses
-from clinnlp.medications.linking import link_attributes, medication_fields
-from clinnlp.medications.rules import (
-    ATTRIBUTE_TYPES,
-    RULES_FILE,
-    Attribute,
-    MedicationRules,
-    StatusHit,
-    load_rules,
-    parse_number,
-    parse_range,
-)
+from clinnlp.medications.linking import link_attributes
+from clinnlp.medications.rules import load_rules
 
 
 class MedicationAttributes:
@@ -49,21 +38,4 @@ def make_medication_attributes(nlp: Language, name: str) -> MedicationAttributes
     return MedicationAttributes(nlp, name)
 
 
-__all__ = [
-    "ATTRIBUTE_TYPES",
-    "RULES_FILE",
-    "Attribute",
-    "MedicationAttributes",
-    "MedicationRules",
-    "StatusHit",
-    "drug_anchors",
-    "find_attribute_spans",
-    "find_attributes",
-    "find_statuses",
-    "link_attributes",
-    "load_rules",
-    "make_medication_attributes",
-    "medication_fields",
-    "parse_number",
-    "parse_range",
-]
+__all__ = ["MedicationAttributes", "make_medication_attributes"]

@@ -6,17 +6,16 @@ says which of those types become clinnlp mentions, so changing the mapping needs
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, minibatch
 
-from clinnlp.components.sections import HEADING_SPANS_KEY
+from clinnlp.components.sections import HEADING_SPANS_KEY, read_rules_json
 from clinnlp.errors import ConfigError
 from clinnlp.extensions import FINDING, install_extensions
 from clinnlp.model_registry import resolve_model
@@ -27,9 +26,7 @@ LABELS_FILE = "transformer_labels.json"
 @lru_cache(maxsize=1)
 def label_rules() -> dict[str, Any]:
     """The packaged head-type -> clinnlp-label mapping and head priority."""
-    text = (resources.files("clinnlp") / "rules" / LABELS_FILE).read_text(encoding="utf-8")
-    rules: dict[str, Any] = json.loads(text)
-    return rules
+    return read_rules_json(LABELS_FILE)
 
 
 @lru_cache(maxsize=4)
@@ -133,14 +130,13 @@ class TransformerNER:
         return span
 
 
-def _adapter_sha(path: Any) -> str | None:
+def _adapter_sha(path: Path) -> str | None:
     """sha256 of the model's trained weights file, for the record's provenance."""
-    import hashlib
+    from clinnlp.ner.model import ADAPTER_FILE, ENCODER_FILE, file_sha256
 
-    for name in ("adapter.safetensors", "encoder.safetensors"):
-        weights = path / name
-        if weights.is_file():
-            return hashlib.sha256(weights.read_bytes()).hexdigest()
+    for name in (ADAPTER_FILE, ENCODER_FILE):
+        if (path / name).is_file():
+            return file_sha256(path / name)
     return None
 
 
