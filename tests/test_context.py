@@ -149,16 +149,44 @@ def test_no_history_of_is_negation(nlp: Language) -> None:
     assert assertions(nlp, "No history of diabetes.", "diabetes") == [flags(negated=True)]
 
 
-def test_resolved_is_historical_not_negated(nlp: Language) -> None:
-    """Decision: a resolved finding was present and is over, so historical, not negated."""
-    assert assertions(nlp, "The rash resolved after two days.", "rash") == [flags(historical=True)]
-    assert assertions(nlp, "Imaging showed resolution of the effusion.", "effusion") == [flags(historical=True)]
+def test_resolved_is_negated_and_historical(nlp: Language) -> None:
+    """Decision: a resolved finding is not present now (negated) but was (historical)."""
+    gone = flags(historical=True, negated=True)
+    assert assertions(nlp, "The rash resolved after two days.", "rash") == [gone]
+    assert assertions(nlp, "Imaging showed resolution of the effusion.", "effusion") == [gone]
+    assert assertions(nlp, "Fever and cough cleared with antibiotics.", "Fever", "cough") == [gone, gone]
+    assert assertions(nlp, "The anemia corrected by transfusion.", "anemia") == [gone]
 
 
-def test_resolved_alias_can_mean_negated(nlp: Language) -> None:
+def test_resolved_alias_can_mean_historical_only(nlp: Language) -> None:
     doc = make_doc(nlp, "The rash resolved after two days.", ["rash"])
-    got = assert_spans(doc, doc.ents, aliases={"resolved": ["historical", "negated"]})
-    assert got == [flags(historical=True, negated=True)]
+    got = assert_spans(doc, doc.ents, aliases={"resolved": ["historical"]})
+    assert got == [flags(historical=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("Troponin was normal, thereby ruling out acute coronary syndrome.", "acute coronary syndrome"),
+        ("The EEG did not show any anomaly.", "anomaly"),
+        ("He remained seizure free for six months.", "seizure"),
+        ("She was disease-free at follow-up.", "disease"),
+    ],
+)
+def test_more_negation_cues(nlp: Language, text: str, mention: str) -> None:
+    assert assertions(nlp, text, mention) == [flags(negated=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "mentions"),
+    [
+        ("Weak to absent tendon reflexes and exercise intolerance.", ["tendon reflexes", "exercise intolerance"]),
+        ("He reported absence of appetite.", ["absence of appetite"]),
+        ("A free-floating thrombus was seen.", ["thrombus"]),
+    ],
+)
+def test_not_negations(nlp: Language, text: str, mentions: list[str]) -> None:
+    assert assertions(nlp, text, *mentions) == [NONE] * len(mentions)
 
 
 @pytest.mark.parametrize(

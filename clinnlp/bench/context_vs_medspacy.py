@@ -31,7 +31,7 @@ from typing import Any
 
 from spacy.language import Language
 
-from clinnlp.assertion_eval import DEFAULT_TYPES, RESOLVED_AS_NEGATED, SCORED_ATTRIBUTES, gold_assertion, layout_doc
+from clinnlp.assertion_eval import DEFAULT_TYPES, RESOLVED_AS_HISTORICAL, SCORED_ATTRIBUTES, gold_assertion, layout_doc
 from clinnlp.assertion_metrics import ASSERTION_ATTRIBUTES, score_assertions
 from clinnlp.components.context import assert_spans
 from clinnlp.readers.types import GoldDocument
@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", default="dev", help="a split, or several joined by commas (train,dev: all 160 MACCROBAT documents)")
     parser.add_argument("--types", default=",".join(DEFAULT_TYPES), help="comma-separated gold types; 'all' for every type")
     parser.add_argument("--targets", choices=("group", "ents"), default="group", help="how medspaCy receives the mentions (see medspacy_runner)")
-    parser.add_argument("--resolved-as-negated", action="store_true", help="clinnlp: score 'resolved' findings negated too")
+    parser.add_argument("--resolved-as-historical", action="store_true", help="clinnlp: score 'resolved' findings historical only, not negated")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON report path")
     args = parser.parse_args(argv)
 
@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         medspacy_seconds = time.perf_counter() - started
         medspacy = read_predictions(predictions_path)
     started = time.perf_counter()
-    aliases = RESOLVED_AS_NEGATED if args.resolved_as_negated else None
+    aliases = RESOLVED_AS_HISTORICAL if args.resolved_as_historical else None
     ours = clinnlp_predictions(docs, mentions, clinnlp.load(ner="lexicon"), aliases)
     clinnlp_seconds = time.perf_counter() - started
 

@@ -16,9 +16,13 @@ A ConText-style algorithm (Harkema et al. 2009) whose cue phrases are data in
 * every mention inside a section listed under ``sections`` gets that section's
   attributes (``family_history`` -> family, ``past_medical_history`` -> historical).
 
-Decision: ``resolved``/``disappeared``/``resolution of`` mark a mention *historical*,
-not negated: the condition was present and is over, which a record should keep apart
-from one that never was (MACCROBAT annotates these NEG, which costs negation recall).
+Decision: ``resolved``/``cleared``/``resolution of`` mark a mention *negated and
+historical*: it is not present now (the issue lists "resolved" among the negations, and
+MACCROBAT annotates it NEG), and ``historical`` keeps it apart from one that never was.
+The ``clinnlp_context`` ``aliases`` config can make it historical only.
+
+A cue listed under ``term_internal`` that opens a mention is part of the term
+(``absence of appetite`` is a finding, not a denied appetite).
 
 :func:`assert_spans` works for any spans (gold mentions in evaluation); the
 ``clinnlp_context`` component applies it to ``doc.ents``.
@@ -71,6 +75,8 @@ class ContextRules:
     by_phrase: dict[str, tuple[ContextRule, ...]]
     sections: dict[str, frozenset[str]]
     aliases: dict[str, tuple[str, ...]]
+    #: Cue phrases that, opening a mention, are part of the term ("absence of appetite").
+    term_internal: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class _Scope:
     cue_end: int
     begin: int
     finish: int
+    phrase: str = ""
 
 
 def normalize_phrase(text: str) -> str:
@@ -146,11 +153,12 @@ def load_rules() -> ContextRules:
             for rule in _parse_rule(raw, defaults, known):
                 by_phrase.setdefault(rule.phrase, []).append(rule)
         # Longest phrase first, so at one start position the longest alternative wins.
+        term_internal = frozenset(normalize_phrase(p) for p in data.get("term_internal", []))
         ordered = sorted(by_phrase, key=lambda p: (-len(p), p))
         pattern = re.compile("|".join(_phrase_regex(p) for p in ordered), re.IGNORECASE)
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ResourceError(f"malformed rules file clinnlp/rules/{RULES_FILE}: {exc!r}") from exc
-    return ContextRules(pattern, {p: tuple(r) for p, r in by_phrase.items()}, sections, aliases)
+    return ContextRules(pattern, {p: tuple(r) for p, r in by_phrase.items()}, sections, aliases, term_internal)
 
 
 def _sentence_bounds(doc: Doc) -> tuple[list[int], list[int]]:
@@ -211,13 +219,15 @@ def _scopes(cues: Sequence[_Cue]) -> list[_Scope]:
                 ends_before = [end for _, end in behind[: bisect_left(behind, (cue.start, -1))] if end <= cue.start]
                 if ends_before:
                     begin = min(cue.start, max(begin, max(ends_before)))
-            scopes.append(_Scope(category, cue.start, cue.end, begin, finish))
+            scopes.append(_Scope(category, cue.start, cue.end, begin, finish, rule.phrase))
     return scopes
 
 
-def _in_scope(span: Span, scope: _Scope) -> bool:
+def _in_scope(span: Span, scope: _Scope, term_internal: frozenset[str] = frozenset()) -> bool:
     """True when the cue behind ``scope`` modifies ``span``."""
     if span.start < scope.cue_end and scope.cue_start < span.end:
+        if scope.cue_start == span.start and scope.phrase in term_internal:
+            return False  # "absence of appetite" names a finding; it does not deny one
         # A cue inside the mention counts only where the mention goes on in the cue's
         # direction ("no signs of endocarditis"); otherwise it is part of the term.
         # A prefix glued to the term ("non-tender") is part of it.
@@ -250,7 +260,7 @@ def assert_spans(
     for span in spans:
         found = dict.fromkeys(ATTRIBUTES, False)
         for scope in scopes:
-            if _in_scope(span, scope):
+            if _in_scope(span, scope, rules.term_internal):
                 for attribute in meaning.get(scope.category, ()):
                     found[attribute] = True
         section = section_at(sections, span.start_char) if sections else None
