@@ -53,6 +53,11 @@ def assertions(nlp: Language, text: str, *mentions: str) -> list[dict[str, bool]
     return [ent._.clinnlp_assertion for ent in make_doc(nlp, text, list(mentions)).ents]
 
 
+@pytest.mark.parametrize("text", ["Assessment: no evidence of pneumonia.", "Assessment:\nNo evidence of pneumonia."])
+def test_negation_right_after_a_heading(nlp: Language, text: str) -> None:
+    assert assertions(nlp, text, "pneumonia") == [flags(negated=True)]
+
+
 def test_list_after_negation_is_all_negated(nlp: Language) -> None:
     got = assertions(nlp, "No fever, chills, or night sweats.", "fever", "chills", "night sweats")
     assert got == [flags(negated=True)] * 3

@@ -177,7 +177,9 @@ def _find_cues(doc: Doc, rules: ContextRules) -> list[_Cue]:
         span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
         if span is None or not len(span):
             continue
-        i = bisect_right(starts, span.start) - 1
+        # The sentence of the cue's last token: in "Assessment: no evidence of pneumonia"
+        # the heading is its own sentence, and the cue ": no" must scope over the next one.
+        i = bisect_right(starts, span.end - 1) - 1
         for rule in rules.by_phrase.get(normalize_phrase(match.group()), ()):
             if rule.direction != "pseudo":
                 cues.append(_Cue(span.start, span.end, starts[i], ends[i], rule))
