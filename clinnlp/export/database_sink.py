@@ -73,7 +73,14 @@ def open_engine(url: str, *, must_exist: bool = False) -> Engine:
         raise ResourceError(f"cannot open {parsed.render_as_string()!r}: {exc}") from exc
 
 
-def _hide(url: str) -> str:
+def db_reason(exc: SQLAlchemyError) -> str:
+    """The driver's own message, without SQLAlchemy's echo of the statement and its parameters
+    (which would put note text, in snippets, into an error line)."""
+    orig = getattr(exc, "orig", None)
+    return " ".join(str(orig).split()) if orig is not None else exc.__class__.__name__
+
+
+def hide_password(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -84,14 +91,14 @@ class DatabaseSink:
     """Writes NOTE_NLP rows, one transaction per note; idempotent on re-run (see the module doc)."""
 
     def __init__(self, out: str) -> None:
-        self.url = _hide(out)
+        self.url = hide_password(out)
         self.engine = open_engine(out)
         try:
             metadata.create_all(self.engine, checkfirst=True)
             tables = set(inspect(self.engine).get_table_names())
         except SQLAlchemyError as exc:
             self.engine.dispose()
-            raise ResourceError(f"cannot create the NOTE_NLP tables in {self.url}: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+            raise ResourceError(f"cannot create the NOTE_NLP tables in {self.url}: {db_reason(exc)}") from exc
         self._has_concepts = "concept" in tables
         self._has_relationships = "concept_relationship" in tables
         self._concepts: dict[tuple[str, str], tuple[int, int] | None] = {}
@@ -131,7 +138,7 @@ class DatabaseSink:
                     "written_at": now,
                 }])
         except SQLAlchemyError as exc:
-            raise ResourceError(f"cannot write note {record.doc_id!r} to {self.url}: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}") from exc
+            raise ResourceError(f"cannot write note {record.doc_id!r} to {self.url}: {db_reason(exc)}") from exc
 
     def _lookup(self, conn: Connection) -> ConceptLookup:
         """Concept ids from the database's own OMOP vocabulary tables (cached for the sink's life)."""

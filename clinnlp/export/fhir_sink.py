@@ -93,7 +93,10 @@ class FhirNdjsonSink:
             doc_id = _doc_id(bundle)
             if doc_id is None:
                 if line:
-                    raise InputError(f"{str(self.path)!r} is not a clinnlp FHIR output (line {self._count + 1} is not a Bundle); choose another --out")
+                    raise InputError(
+                        f"{str(self.path)!r} is not a clinnlp FHIR output (line {self._count + 1} is not a Bundle); "
+                        "choose another --out"
+                    )
                 keep = position
                 continue
             self._done.add(doc_id)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from clinnlp.batch.protocols import SourceDoc, SourceOptions
 from clinnlp.errors import InputError
-from clinnlp.export.database_sink import _hide, open_engine
+from clinnlp.export.database_sink import db_reason, hide_password, open_engine
 
 DEFAULT_TABLE = "note"
 STREAM_ROWS = 500
@@ -43,7 +43,7 @@ class OmopNoteSource:
     """Streams OMOP NOTE rows as :class:`SourceDoc`, in ``note_id`` order."""
 
     def __init__(self, input: str, options: SourceOptions | None = None) -> None:
-        self.url = _hide(input)
+        self.url = hide_password(input)
         self.engine = open_engine(input, must_exist=True)
         self.relation = self._relation((options or SourceOptions()).query)
 
@@ -64,7 +64,7 @@ class OmopNoteSource:
             with self.engine.connect() as conn:
                 return int(conn.execute(text(f"SELECT COUNT(*) FROM {self.relation}")).scalar_one())
         except SQLAlchemyError as exc:
-            raise InputError(f"cannot count the notes in {self.relation} at {self.url}: {getattr(exc, 'orig', exc)}") from exc
+            raise InputError(f"cannot count the notes in {self.relation} at {self.url}: {db_reason(exc)}") from exc
 
     def __iter__(self) -> Iterator[SourceDoc]:
         sql = text(f"SELECT * FROM {self.relation} ORDER BY note_id")
@@ -79,7 +79,7 @@ class OmopNoteSource:
                 for row in result:
                     yield self._doc(dict(zip(columns, row)))
         except SQLAlchemyError as exc:
-            raise InputError(f"cannot read notes from {self.relation} at {self.url}: {getattr(exc, 'orig', exc)}") from exc
+            raise InputError(f"cannot read notes from {self.relation} at {self.url}: {db_reason(exc)}") from exc
         finally:
             self.engine.dispose()
 
