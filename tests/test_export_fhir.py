@@ -215,3 +215,12 @@ def test_fhir_sink_refuses_other_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a clinnlp FHIR output"):
         FhirNdjsonSink(str(other))
     assert other.read_text(encoding="utf-8") == '{"hello": 1}\n'  # nothing lost
+
+
+def test_fhir_sink_never_truncates_a_foreign_file(tmp_path: Path) -> None:
+    other = tmp_path / "mine.fhir.json"
+    content = '{\n  "resourceType": "Bundle",\n  "type": "collection"\n}\n'
+    other.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match="line 1"):
+        FhirNdjsonSink(str(other))
+    assert other.read_text(encoding="utf-8") == content

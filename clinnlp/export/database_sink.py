@@ -62,6 +62,8 @@ def open_engine(url: str, *, must_exist: bool = False) -> Engine:
     backend = parsed.get_backend_name()
     if backend not in ALLOWED_SCHEMES:
         raise InputError(f"unsupported database {backend!r} in {parsed.render_as_string()!r}; allowed: sqlite, postgresql")
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 (a dependency), whatever SQLAlchemy's default
     if backend == "sqlite" and must_exist:
         from pathlib import Path
 

@@ -66,46 +66,48 @@ class FhirNdjsonSink:
             self._append(_HEADER)
 
     def _recover(self) -> None:
-        """Read the ids already written and cut a torn last line (and the footer) off the file."""
+        """Read the ids already written; cut off a torn last line (and the ``.fhir.json`` footer).
+
+        Only what a killed write can leave is cut: the final bytes after the last newline. A
+        complete line that is not one of ours means the file is something else, and it is
+        refused untouched rather than overwritten.
+        """
         if not self.path.exists():
             return
         try:
             data = self.path.read_bytes()
         except OSError as exc:
             raise ResourceError(f"cannot read {str(self.path)!r}: {exc.strerror}") from exc
-        keep = 0
-        position = 0
-        for raw in data.splitlines(keepends=True):
-            position += len(raw)
-            line = raw.decode("utf-8", errors="replace").strip()
-            if not raw.endswith(b"\n"):
-                break  # torn: the write never finished
-            if self.wrapped and line == _HEADER:
-                keep = position
+        keep = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
+        lines = data[:keep].decode("utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines, start=1):
+            line = line.strip()
+            if self.wrapped and number == 1 and line == _HEADER:
                 continue
-            if self.wrapped and line == _FOOTER:
-                break
-            try:
-                item = json.loads(line.lstrip(",")) if line else None
-            except ValueError:
-                break
-            bundle = item.get("resource") if self.wrapped and isinstance(item, dict) else item
-            doc_id = _doc_id(bundle)
-            if doc_id is None:
-                if line:
-                    raise InputError(
-                        f"{str(self.path)!r} is not a clinnlp FHIR output (line {self._count + 1} is not a Bundle); "
-                        "choose another --out"
-                    )
-                keep = position
+            if self.wrapped and number == len(lines) and line == _FOOTER:
+                keep -= len(data[:keep].splitlines(keepends=True)[-1])
                 continue
-            self._done.add(doc_id)
-            self._count += 1
-            keep = position
+            doc_id = self._line_doc_id(line) if line and not (self.wrapped and number == 1) else None
+            if doc_id is None and line:
+                raise InputError(
+                    f"{str(self.path)!r} is not a clinnlp FHIR output (line {number} is not one of its Bundles); "
+                    "choose another --out"
+                )
+            if doc_id is not None:
+                self._done.add(doc_id)
+                self._count += 1
         if keep != len(data):
             with self.path.open("r+b") as stream:
                 stream.truncate(keep)
                 os.fsync(stream.fileno())
+
+    def _line_doc_id(self, line: str) -> str | None:
+        try:
+            item = json.loads(line.lstrip(",") if self.wrapped else line)
+        except ValueError:
+            return None
+        bundle = item.get("resource") if self.wrapped and isinstance(item, dict) else item
+        return _doc_id(bundle)
 
     def _append(self, line: str) -> None:
         if self._stream is None:
