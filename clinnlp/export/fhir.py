@@ -27,8 +27,9 @@ reference by identifier to "the patient of this note". Ids are UUIDs derived fro
 and the mention, so re-running on the same note gives the same Bundle.
 
 Resources are built as plain dicts (the JSON the spec defines) rather than with
-``fhir.resources`` models: the models cost seconds to import and are R5/R4B only; the tests
-validate every Bundle with ``fhir.resources.R4B`` (identical to R4 for these resources).
+``fhir.resources`` models, which would make that package a run-time dependency and which, in
+its pydantic-v2 releases (8.x), ship R5 and R4B but no R4. The tests validate every Bundle with
+``fhir.resources.R4B`` instead (R4B equals R4 for the six resource types written here).
 """
 
 from __future__ import annotations
