@@ -28,9 +28,9 @@ Examples:
 
   clinnlp extract notes/*.txt --out records.json
 
-  clinnlp extract note.txt --format fhir        # a FHIR R4 Bundle (Condition, MedicationStatement...)
+  clinnlp extract note.txt --format fhir        # a FHIR R4 Bundle per note
 
-  clinnlp extract a.txt b.txt --format omop     # OMOP NOTE_NLP rows, one JSON object per line
+  clinnlp extract a.txt b.txt --format omop     # OMOP NOTE_NLP rows, JSON lines
 """
 
 

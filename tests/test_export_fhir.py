@@ -224,3 +224,17 @@ def test_fhir_sink_never_truncates_a_foreign_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="line 1"):
         FhirNdjsonSink(str(other))
     assert other.read_text(encoding="utf-8") == content
+
+
+def test_fhir_sink_overwrite_starts_empty(tmp_path: Path) -> None:
+    out = tmp_path / "out.ndjson"
+    items = _records(2)
+    sink = FhirNdjsonSink(str(out))
+    for record, doc in items:
+        sink.write(record, doc)
+    sink.close()
+    sink = FhirNdjsonSink(str(out), overwrite=True)
+    assert sink.done_ids() == set()
+    sink.write(*items[1])
+    sink.close()
+    assert [json.loads(line)["identifier"]["value"] for line in out.read_text(encoding="utf-8").splitlines()] == ["note-1"]

@@ -29,7 +29,8 @@ and the mention, so re-running on the same note gives the same Bundle.
 Resources are built as plain dicts (the JSON the spec defines) rather than with
 ``fhir.resources`` models, which would make that package a run-time dependency and which, in
 its pydantic-v2 releases (8.x), ship R5 and R4B but no R4. The tests validate every Bundle with
-``fhir.resources.R4B`` instead (R4B equals R4 for the six resource types written here).
+``fhir.resources.R4B`` instead: R4B changed only the medication-definition, evidence and
+subscription resources, so it equals R4 for the six resource types written here.
 """
 
 from __future__ import annotations

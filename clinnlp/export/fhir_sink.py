@@ -10,7 +10,9 @@ Two layouts, chosen by the file name:
 Each write is flushed and fsynced before it returns. On open, an existing file is kept: a
 torn last line (a crash mid-write) is cut off, and for ``.fhir.json`` the footer is removed
 so the new entries follow the old ones. ``done_ids`` reads the doc ids back from the file
-(``Bundle.identifier``), which is what ``--resume`` skips.
+(``Bundle.identifier``), which is what ``--resume`` skips. The sink never removes a note it
+wrote: writing the same doc id again appends a second Bundle (with the same stable ids), so an
+engine that re-runs without resuming should open it with ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def _doc_id(bundle: Any) -> str | None:
 class FhirNdjsonSink:
     """Appends one Bundle per note to a ``.ndjson`` or ``.fhir.json`` file (see the module doc)."""
 
-    def __init__(self, out: str) -> None:
+    def __init__(self, out: str, *, overwrite: bool = False) -> None:
+        """Open ``out`` for appending (what resume needs); ``overwrite`` starts it empty instead."""
         if not is_fhir_path(out):
             raise InputError(f"FHIR output {out!r} must end with {NDJSON_SUFFIX} or {BUNDLE_SUFFIX}")
         self.path = Path(out)
@@ -57,6 +60,11 @@ class FhirNdjsonSink:
         self._done: set[str] = set()
         self._count = 0
         self._stream: TextIO | None = None
+        if overwrite and self.path.exists():
+            self._recover()  # refuses, untouched, a file that is not a clinnlp FHIR output
+            self.path.write_bytes(b"")
+            self._done.clear()
+            self._count = 0
         self._recover()
         try:
             self._stream = self.path.open("a", encoding="utf-8")
