@@ -206,3 +206,22 @@ def test_snippets_fit_the_column() -> None:
     text = "Hypertension " + "and more words " * 40 + "with diabetes mellitus at the end of a long sentence."
     rows = note_nlp_rows(extract(text, doc_id="1", ner="lexicon"), note_id=1, text=text)
     assert rows and all(len(r["snippet"]) <= 250 and r["lexical_variant"] in r["snippet"] for r in rows)
+
+
+def test_an_existing_cdm_note_nlp_table_is_used_as_it_is(database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as conn:  # the OHDSI CommonDataModel v5.4 DDL (PostgreSQL flavour)
+        conn.execute(text(
+            'CREATE TABLE note_nlp (note_nlp_id integer NOT NULL, note_id integer NOT NULL, section_concept_id integer NULL, '
+            'snippet varchar(250) NULL, "offset" varchar(50) NULL, lexical_variant varchar(250) NOT NULL, '
+            'note_nlp_concept_id integer NULL, note_nlp_source_concept_id integer NULL, nlp_system varchar(250) NULL, '
+            'nlp_date date NOT NULL, nlp_datetime TIMESTAMP NULL, term_exists varchar(1) NULL, term_temporal varchar(50) NULL, '
+            'term_modifiers varchar(2000) NULL)'
+        ))
+    engine.dispose()
+    items = _items(NOTES)
+    _run(database_url, items)
+    _run(database_url, items)
+    rows = _rows(database_url)
+    assert len(rows) == sum(_mentions(r) for r, _ in items)
+    assert sorted(int(str(r["note_nlp_id"])) for r in rows)[0] >= 1 and len({r["note_nlp_id"] for r in rows}) == len(rows)

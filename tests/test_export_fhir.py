@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# fhir.resources ships R5 (default), R4B and STU3 models, no pure R4; R4B (4.3) is R4 (4.0.1)
+# for every resource clinnlp writes (Bundle, DocumentReference, Condition, FamilyMemberHistory,
+# MedicationStatement, Observation).
+from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from clinnlp.batch.protocols import SourceDoc
@@ -16,11 +21,6 @@ from clinnlp.export.fhir import DERIVATION_REFERENCE, frequency_period, record_t
 from clinnlp.export.fhir_sink import FhirNdjsonSink
 from clinnlp.pipeline import extract
 from clinnlp.schema import Record
-
-# fhir.resources ships R5 (default), R4B and STU3 models, no pure R4; R4B (4.3) is R4 (4.0.1)
-# for every resource clinnlp writes (Bundle, DocumentReference, Condition, FamilyMemberHistory,
-# MedicationStatement, Observation).
-from fhir.resources.R4B.bundle import Bundle  # noqa: E402
 
 NOTE = (
     "ASSESSMENT:\n"
