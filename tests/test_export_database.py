@@ -17,7 +17,13 @@ from sqlalchemy import create_engine, func, select, text
 from clinnlp.batch.protocols import SourceDoc, SourceOptions
 from clinnlp.errors import InputError
 from clinnlp.export.database_sink import DatabaseSink
-from clinnlp.export.omop import done_table, note_id_for, note_nlp_rows, note_nlp_table, note_table
+from clinnlp.export.omop import (
+    done_table,
+    note_id_for,
+    note_nlp_rows,
+    note_nlp_table,
+    note_table,
+)
 from clinnlp.export.omop_source import OmopNoteSource
 from clinnlp.pipeline import extract
 from clinnlp.schema import Record

@@ -34,10 +34,10 @@ from clinnlp.export.omop import (
     ConceptLookup,
     done_table,
     metadata,
+    nlp_system,
     note_id_for,
     note_nlp_rows,
     note_nlp_table,
-    nlp_system,
 )
 from clinnlp.schema import Record
 

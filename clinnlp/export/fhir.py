@@ -45,7 +45,15 @@ from functools import lru_cache
 from typing import Any
 
 from clinnlp.export.codes import fhir_system, read_export_rules
-from clinnlp.schema import Code, Diagnosis, Finding, Medication, Mention, Quantity, Record
+from clinnlp.schema import (
+    Code,
+    Diagnosis,
+    Finding,
+    Medication,
+    Mention,
+    Quantity,
+    Record,
+)
 
 FHIR_VERSION = "4.0.1"
 RULES_FILE = "fhir.json"
