@@ -23,12 +23,13 @@ run: $(VENV)/.installed
 	$(CLINNLP) extract $(NOTES) --format jsonl --out out/records.jsonl
 	@echo "JSON records for $(words $(NOTES)) notes written to out/records.jsonl"
 
+# .ci/with-postgres starts a throwaway PostgreSQL (Debian's packages) for the database tests.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	bash .ci/with-postgres $(PY) -m pytest -q
 
 # Slow tests too (training runs, full-corpus checks).
 test-all: $(VENV)/.installed
-	$(PY) -m pytest -q -m "slow or not slow"
+	bash .ci/with-postgres $(PY) -m pytest -q -m "slow or not slow"
 
 # Rebuild the packaged lexicon from ../shared/corpora (needs the shared data).
 lexicon: $(VENV)/.installed

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from clinnlp.cli.app import app, fail
-from clinnlp.output import OutputFormat, write_json, write_jsonl
+from clinnlp.output import OutputFormat, write_fhir, write_json, write_jsonl, write_omop
 from clinnlp.schema import Record
 
 EXAMPLES = """
@@ -27,6 +27,10 @@ Examples:
   clinnlp extract note.txt --format table       # highlighted view for people
 
   clinnlp extract notes/*.txt --out records.json
+
+  clinnlp extract note.txt --format fhir        # a FHIR R4 Bundle per note
+
+  clinnlp extract a.txt b.txt --format omop     # OMOP NOTE_NLP rows, JSON lines
 """
 
 
@@ -37,6 +41,11 @@ def _write(records: list[Record], texts: list[str], fmt: OutputFormat, stream: T
             write_json(records, stream, as_array=several)
     elif fmt is OutputFormat.jsonl:
         write_jsonl(records, stream)
+    elif fmt is OutputFormat.fhir:
+        if records:
+            write_fhir(records, texts, stream, as_array=several)
+    elif fmt is OutputFormat.omop:
+        write_omop(records, texts, stream)
     else:
         from clinnlp.render import render_record
 
@@ -65,7 +74,7 @@ def extract(
     ],
     fmt: Annotated[
         OutputFormat,
-        typer.Option("--format", "-f", help="json: one object (an array for several inputs); jsonl: one per line; table: a view for people."),
+        typer.Option("--format", "-f", help="json: one object (an array for several inputs); jsonl: one per line; table: a view for people; fhir: one FHIR R4 Bundle per note (an array for several inputs); omop: OMOP CDM NOTE_NLP rows as JSON lines."),
     ] = OutputFormat.json,
     out: Annotated[
         Path | None,

@@ -1,8 +1,10 @@
-"""Shared fixtures: the sample notes, a CLI runner, and a helper to write note files."""
+"""Shared fixtures: the sample notes, a CLI runner, a helper to write note files, and databases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,39 @@ def _build_tiny_tokenizer(texts: Iterable[str], words: Iterable[str]) -> Any:
 def tiny_tokenizer() -> Callable[[Iterable[str], Iterable[str]], Any]:
     """Build a tiny offline WordPiece tokenizer: ``tiny_tokenizer(texts, words)``."""
     return _build_tiny_tokenizer
+
+
+@pytest.fixture()
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the test server, dropped afterwards.
+
+    The server comes from CLINNLP_TEST_POSTGRES_URL, which ``make test`` sets by starting one
+    with ``.ci/with-postgres``; without it the test skips with the reason that script gave.
+    """
+    base = os.environ.get("CLINNLP_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip(
+            os.environ.get("CLINNLP_TEST_POSTGRES_SKIP")
+            or "no PostgreSQL server: run `make test` (it starts one with .ci/with-postgres) or set CLINNLP_TEST_POSTGRES_URL"
+        )
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"clinnlp_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend: a SQLite file (always) and PostgreSQL (when a server runs)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nlp.db'}"
+    return str(request.getfixturevalue("postgres_url"))

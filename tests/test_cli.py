@@ -107,3 +107,32 @@ def test_corpus_stats_on_a_tiny_pubtator_file(runner: CliRunner, write_file: Cal
     assert stats["docs"] == 1 and stats["spans_by_type"] == {"Chemical": 1, "Disease": 1}
     bad = runner.invoke(app, ["corpus", "stats", "nope"])
     assert bad.exit_code != 0 and "known:" in bad.stderr
+
+
+def test_extract_fhir_one_bundle_per_note(runner: CliRunner, write_file: Callable[[str, str | bytes], Path]) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
+    a, b = write_file("a.txt", GOOD), write_file("b.txt", "No evidence of pneumonia.\n")
+    result = runner.invoke(app, ["extract", str(a), "--format", "fhir", "--ner", "lexicon"])
+    assert result.exit_code == 0, result.stderr
+    bundle = json.loads(result.stdout)
+    Bundle.model_validate(bundle)
+    assert bundle["identifier"]["value"] == str(a)
+    result = runner.invoke(app, ["extract", str(a), str(b), "--format", "fhir", "--ner", "lexicon"])
+    assert result.exit_code == 0, result.stderr
+    bundles = json.loads(result.stdout)
+    assert [x["identifier"]["value"] for x in bundles] == [str(a), str(b)]
+    refuted = [e["resource"] for e in bundles[1]["entry"] if e["resource"]["resourceType"] == "Condition"]
+    assert refuted[0]["verificationStatus"]["coding"][0]["code"] == "refuted"
+
+
+def test_extract_omop_note_nlp_rows(runner: CliRunner, write_file: Callable[[str, str | bytes], Path]) -> None:
+    path = write_file("123.txt", GOOD)
+    result = runner.invoke(app, ["extract", str(path), "--format", "omop", "--ner", "lexicon"])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and [r["note_nlp_id"] for r in rows] == list(range(1, len(rows) + 1))
+    for row in rows:
+        start = int(row["offset"])
+        assert GOOD[start : start + len(row["lexical_variant"])] == row["lexical_variant"]
+        assert row["term_exists"] in ("Y", "N") and isinstance(row["note_id"], int)

@@ -1,0 +1,396 @@
+"""One FHIR R4 (4.0.1) Bundle per record: Condition, FamilyMemberHistory, MedicationStatement, Observation.
+
+The Bundle (``type: collection``) holds a ``DocumentReference`` for the note, then one resource
+per mention. Each resource points back to its evidence twice: a standard reference to the
+DocumentReference (``Condition.evidence.detail``, ``MedicationStatement.derivedFrom``,
+``Observation.derivedFrom``) and the standard ``derivation-reference`` extension with the
+character ``offset`` and ``length`` of the mention in the note. A clinnlp extension keeps the
+raw assertion flags, the confidence and the component, so nothing the record said is lost.
+
+Mapping choices (the README's "FHIR and OMOP outputs" section says the same):
+
+- diagnosis: ``Condition``; negated -> ``verificationStatus: refuted`` (no clinicalStatus),
+  uncertain -> ``provisional``, hypothetical -> ``unconfirmed``, otherwise ``confirmed``;
+  ``clinicalStatus: active`` only when current and asserted: a historical mention ("history
+  of MI") gets none, because the note does not say whether it is still active.
+- family mention (diagnosis or finding): ``FamilyMemberHistory`` about the relative named in
+  the sentence (v3 RoleCode; ``FAMMEMB`` when none is named); negated ones carry a note.
+  Family medications are not exported (a MedicationStatement is about the patient).
+- medication: ``MedicationStatement`` with ``dosage`` (route as SNOMED CT, ``timing.repeat``
+  from the normalised frequency, ``asNeededBoolean``, ``doseAndRate.doseQuantity`` in UCUM).
+- finding: ``Observation`` with ``valueQuantity`` (``valueString`` when not numeric; blood
+  pressure as systolic/diastolic components), ``interpretation``, and for findings without a
+  value ``valueCodeableConcept`` Present/Absent (SNOMED CT), so a negated symptom reads "Absent".
+
+The subject is ``Patient/<person_id>`` when the source gives one (OMOP NOTE), else a logical
+reference by identifier to "the patient of this note". Ids are UUIDs derived from the doc id
+and the mention, so re-running on the same note gives the same Bundle.
+
+Resources are built as plain dicts (the JSON the spec defines) rather than with
+``fhir.resources`` models, which would make that package a run-time dependency and which, in
+its pydantic-v2 releases (8.x), ship R5 and R4B but no R4. The tests validate every Bundle with
+``fhir.resources.R4B`` instead: R4B changed only the medication-definition, evidence and
+subscription resources, so it equals R4 for the six resource types written here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+from clinnlp.export.codes import fhir_system, read_export_rules
+from clinnlp.schema import (
+    Code,
+    Diagnosis,
+    Finding,
+    Medication,
+    Mention,
+    Quantity,
+    Record,
+)
+
+FHIR_VERSION = "4.0.1"
+RULES_FILE = "fhir.json"
+
+DERIVATION_REFERENCE = "http://hl7.org/fhir/StructureDefinition/derivation-reference"
+CLINNLP_EXTENSION = "https://clinnlp.dev/fhir/StructureDefinition/mention"
+DOC_ID_SYSTEM = "urn:clinnlp:doc-id"
+TEXT_SHA256_SYSTEM = "urn:clinnlp:text-sha256"
+OMOP_NOTE_ID_SYSTEM = "urn:clinnlp:omop-note-id"
+NOTE_SUBJECT_SYSTEM = "urn:clinnlp:patient-of-note"
+
+SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+LOINC = "http://loinc.org"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+
+_NAMESPACE = uuid.UUID("6f3c1d2e-8a4b-5c6d-9e0f-a1b2c3d4e5f6")
+_CATEGORIES = {"lab": "laboratory", "vital": "vital-signs", "sign": "exam"}
+_PRESENT = (SNOMED, "52101004", "Present")
+_ABSENT = (SNOMED, "2667000", "Absent")
+_BP = re.compile(r"^\s*(\d{2,3})\s*/\s*(\d{2,3})\s*$")
+_COMPARATOR = re.compile(r"^\s*(<=|>=|<|>|≤|≥)")
+
+
+@lru_cache(maxsize=1)
+def _rules() -> dict[str, Any]:
+    return read_export_rules(RULES_FILE)
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    coding: dict[str, Any] = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return coding
+
+
+def _concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    return {"coding": [_coding(system, code, display)]}
+
+
+def codeable_concept(codes: list[Code], text: str) -> dict[str, Any]:
+    """Every code of a mention as a Coding (best first), and the words of the note as text."""
+    concept: dict[str, Any] = {"text": " ".join(text.split())}
+    if codes:
+        concept["coding"] = [_coding(fhir_system(c.system), c.code, c.display) for c in codes]
+    return concept
+
+
+def quantity(q: Quantity | None) -> dict[str, Any] | None:
+    """A FHIR Quantity (UCUM-coded when the unit is known to UCUM), or None without a number."""
+    if q is None or q.value is None:
+        return None
+    out: dict[str, Any] = {"value": q.value}
+    match = _COMPARATOR.match(q.text)
+    if match:
+        out["comparator"] = {"≤": "<=", "≥": ">="}.get(match.group(1), match.group(1))
+    if q.unit:
+        out["unit"] = q.unit
+        ucum = _rules()["ucum_units"].get(q.unit.lower())
+        if ucum:
+            out["system"] = UCUM
+            out["code"] = ucum
+    return out
+
+
+def _uuid(*parts: object) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(map(str, parts))))
+
+
+class _BundleBuilder:
+    """Collects the entries of one record's Bundle; one instance per record."""
+
+    def __init__(self, record: Record, text: str | None, metadata: Mapping[str, Any]) -> None:
+        self.record = record
+        self.text = text
+        self.metadata = metadata
+        self.doc_uuid = _uuid(record.doc_id, "DocumentReference")
+        self.doc_ref = {"reference": f"urn:uuid:{self.doc_uuid}", "type": "DocumentReference"}
+        self.subject = self._subject()
+        self.entries: list[dict[str, Any]] = []
+
+    def _subject(self) -> dict[str, Any]:
+        person = self.metadata.get("person_id")
+        if person is not None and str(person).strip():
+            return {"reference": f"Patient/{person}", "type": "Patient"}
+        return {
+            "type": "Patient",
+            "identifier": {"system": NOTE_SUBJECT_SYSTEM, "value": self.record.doc_id},
+            "display": f"the patient of note {self.record.doc_id}",
+        }
+
+    def add(self, resource: dict[str, Any]) -> None:
+        self.entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
+
+    def document_reference(self) -> dict[str, Any]:
+        identifiers = [
+            {"system": DOC_ID_SYSTEM, "value": self.record.doc_id},
+            {"system": TEXT_SHA256_SYSTEM, "value": self.record.text_sha256},
+        ]
+        note_id = self.metadata.get("note_id")
+        if note_id is not None:
+            identifiers.append({"system": OMOP_NOTE_ID_SYSTEM, "value": str(note_id)})
+        attachment: dict[str, Any] = {"contentType": "text/plain; charset=utf-8", "title": self.record.doc_id}
+        if self.text is not None:
+            # FHIR R4 Attachment.hash is the base64 SHA-1 of the data; the note itself is not embedded.
+            attachment["hash"] = base64.b64encode(hashlib.sha1(self.text.encode("utf-8")).digest()).decode("ascii")
+            attachment["size"] = len(self.text.encode("utf-8"))
+        resource: dict[str, Any] = {
+            "resourceType": "DocumentReference",
+            "id": self.doc_uuid,
+            "identifier": identifiers,
+            "status": "current",
+            "content": [{"attachment": attachment}],
+        }
+        if self.subject.get("reference"):
+            resource["subject"] = self.subject
+        return resource
+
+    def evidence_extensions(self, mention: Mention) -> list[dict[str, Any]]:
+        """derivation-reference (where in which document) and the clinnlp mention details."""
+        flags = mention.assertion.model_dump()
+        details: list[dict[str, Any]] = [
+            {"url": "confidence", "valueDecimal": round(mention.confidence, 4)},
+            {"url": "component", "valueString": mention.source},
+        ]
+        if mention.section:
+            details.append({"url": "section", "valueString": mention.section})
+        details += [{"url": name, "valueBoolean": value} for name, value in flags.items() if value]
+        return [
+            {
+                "url": DERIVATION_REFERENCE,
+                "extension": [
+                    {"url": "reference", "valueReference": self.doc_ref},
+                    {"url": "offset", "valueInteger": mention.start},
+                    {"url": "length", "valueInteger": mention.end - mention.start},
+                ],
+            },
+            {"url": CLINNLP_EXTENSION, "extension": details},
+        ]
+
+    def _base(self, resource_type: str, kind: str, index: int, mention: Mention) -> dict[str, Any]:
+        return {
+            "resourceType": resource_type,
+            "id": _uuid(self.record.doc_id, kind, index, mention.start, mention.end),
+            "extension": self.evidence_extensions(mention),
+        }
+
+    def condition(self, index: int, dx: Diagnosis) -> dict[str, Any]:
+        a = dx.assertion
+        resource = self._base("Condition", "diagnosis", index, dx)
+        if not (a.negated or a.hypothetical or a.historical):
+            resource["clinicalStatus"] = _concept(CONDITION_CLINICAL, "active", "Active")
+        if a.negated:
+            status = ("refuted", "Refuted")
+        elif a.uncertain:
+            status = ("provisional", "Provisional")
+        elif a.hypothetical:
+            status = ("unconfirmed", "Unconfirmed")
+        else:
+            status = ("confirmed", "Confirmed")
+        resource["verificationStatus"] = _concept(CONDITION_VERIFICATION, *status)
+        resource["code"] = codeable_concept(dx.codes, dx.text)
+        resource["subject"] = self.subject
+        resource["evidence"] = [{"detail": [self.doc_ref]}]
+        if a.historical:
+            resource["note"] = [{"text": "Mentioned as history; the note does not say whether it is still active."}]
+        return resource
+
+    def _relative(self, mention: Mention) -> tuple[str, str]:
+        """The v3 RoleCode of the relative named nearest the mention in its sentence."""
+        if self.text is not None:
+            sentence = self.text[mention.sentence.start : mention.sentence.end].lower()
+            at = mention.start - mention.sentence.start
+            best: tuple[int, str, str] | None = None
+            for word, (code, display) in _rules()["family_relations"].items():
+                for match in re.finditer(rf"\b{re.escape(word)}\b", sentence):
+                    distance = abs(match.start() - at)
+                    if best is None or distance < best[0]:
+                        best = (distance, code, display)
+            if best is not None:
+                return best[1], best[2]
+        return "FAMMEMB", "family member"
+
+    def family_history(self, index: int, kind: str, mention: Mention) -> dict[str, Any]:
+        resource = self._base("FamilyMemberHistory", kind, index, mention)
+        resource["status"] = "partial"
+        resource["patient"] = self.subject
+        resource["relationship"] = _concept(ROLE_CODE, *self._relative(mention))
+        condition: dict[str, Any] = {"code": codeable_concept(mention.codes, mention.text)}
+        if mention.assertion.negated:
+            condition["note"] = [{"text": "Absent: the note says the relative did not have this."}]
+        elif mention.assertion.uncertain:
+            condition["note"] = [{"text": "Uncertain in the note."}]
+        resource["condition"] = [condition]
+        return resource
+
+    def medication_statement(self, index: int, med: Medication) -> dict[str, Any]:
+        a = med.assertion
+        resource = self._base("MedicationStatement", "medication", index, med)
+        if a.negated or med.status == "allergic":
+            status = "not-taken"
+        elif med.status == "stopped":
+            status = "stopped"
+        elif med.status == "held":
+            status = "on-hold"
+        elif a.hypothetical:
+            status = "intended"
+        elif a.historical:
+            status = "completed"
+        elif a.uncertain:
+            status = "unknown"
+        else:
+            status = "active"
+        resource["status"] = status
+        if med.status == "allergic":
+            resource["statusReason"] = [{"text": "allergy or intolerance"}]
+        resource["medicationCodeableConcept"] = codeable_concept(med.codes, med.text)
+        resource["subject"] = self.subject
+        resource["derivedFrom"] = [self.doc_ref]
+        dosage = self._dosage(med)
+        if dosage:
+            resource["dosage"] = [dosage]
+        return resource
+
+    def _dosage(self, med: Medication) -> dict[str, Any]:
+        dosage: dict[str, Any] = {}
+        words = [q.text for q in (med.dose or med.strength,) if q is not None]
+        if med.form:
+            words.append(med.form)
+        if med.route:
+            words.append(med.route)
+            code = _rules()["routes"].get(med.route)
+            dosage["route"] = {"text": med.route} if code is None else {"coding": [_coding(SNOMED, *code)], "text": med.route}
+        timing = self._timing(med)
+        if med.frequency is not None:
+            words.append(med.frequency.text)
+            if med.frequency.as_needed is not None:
+                dosage["asNeededBoolean"] = med.frequency.as_needed
+        if med.duration is not None:
+            words.append(f"for {med.duration.text}")
+        if timing:
+            dosage["timing"] = timing
+        dose = quantity(med.dose)
+        if dose is not None:
+            dosage["doseAndRate"] = [{"doseQuantity": dose}]
+        if words:
+            dosage["text"] = " ".join(" ".join(words).split())
+        return dosage
+
+    def _timing(self, med: Medication) -> dict[str, Any]:
+        timing: dict[str, Any] = {}
+        repeat: dict[str, Any] = {}
+        freq = med.frequency
+        if freq is not None:
+            timing["code"] = {"text": freq.text}
+            if freq.per_day:
+                repeat.update(frequency_period(freq.per_day))
+        duration = med.duration
+        if duration is not None and duration.value is not None and duration.unit:
+            ucum = _rules()["duration_units"].get(duration.unit)
+            if ucum:
+                repeat["boundsDuration"] = {"value": duration.value, "unit": duration.unit, "system": UCUM, "code": ucum}
+        if repeat:
+            timing["repeat"] = repeat
+        return timing
+
+    def observation(self, index: int, finding: Finding) -> dict[str, Any]:
+        a = finding.assertion
+        resource = self._base("Observation", "finding", index, finding)
+        resource["status"] = "preliminary" if (a.uncertain or a.hypothetical) else "final"
+        category = _CATEGORIES.get(finding.kind)
+        if category:
+            resource["category"] = [_concept(OBSERVATION_CATEGORY, category)]
+        resource["code"] = codeable_concept(finding.codes, finding.text)
+        resource["subject"] = self.subject
+        resource["derivedFrom"] = [self.doc_ref]
+        value = finding.value
+        bp = _BP.match(value.text) if value is not None and finding.kind == "vital" else None
+        if a.negated or value is None:
+            resource["valueCodeableConcept"] = _concept(*(_ABSENT if a.negated else _PRESENT))
+        elif bp is not None:
+            resource["component"] = [
+                {"code": _concept(LOINC, "8480-6", "Systolic blood pressure"),
+                 "valueQuantity": {"value": int(bp.group(1)), "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}},
+                {"code": _concept(LOINC, "8462-4", "Diastolic blood pressure"),
+                 "valueQuantity": {"value": int(bp.group(2)), "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}},
+            ]
+        else:
+            q = quantity(value)
+            if q is not None:
+                resource["valueQuantity"] = q
+            else:
+                resource["valueString"] = value.text
+        if finding.interpretation:
+            code = _rules()["interpretations"].get(finding.interpretation)
+            if code is not None:
+                resource["interpretation"] = [{"coding": [_coding(INTERPRETATION, *code)], "text": finding.interpretation}]
+            else:
+                resource["interpretation"] = [{"text": finding.interpretation}]
+        return resource
+
+
+def frequency_period(per_day: float) -> dict[str, Any]:
+    """``Timing.repeat`` frequency/period for a normalised per-day rate (bid -> 2 per 1 d, weekly -> 1 per 1 wk)."""
+    if per_day >= 1:
+        ratio = Fraction(per_day).limit_denominator(24)
+        return {"frequency": ratio.numerator, "period": ratio.denominator, "periodUnit": "d"}
+    days = Fraction(1 / per_day).limit_denominator(24)
+    if days.denominator == 1 and days.numerator % 7 == 0:
+        return {"frequency": 1, "period": days.numerator // 7, "periodUnit": "wk"}
+    return {"frequency": days.denominator, "period": days.numerator, "periodUnit": "d"}
+
+
+def record_to_bundle(record: Record, *, text: str | None = None, metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The FHIR R4 Bundle (a JSON-ready dict) of one record.
+
+    ``text`` (the note) adds the attachment hash and lets family history name the relative;
+    ``metadata`` may give ``person_id`` (the subject) and ``note_id`` (an OMOP NOTE id).
+    """
+    builder = _BundleBuilder(record, text, metadata or {})
+    builder.add(builder.document_reference())
+    for i, dx in enumerate(record.diagnoses):
+        builder.add(builder.family_history(i, "diagnosis", dx) if dx.assertion.family else builder.condition(i, dx))
+    for i, med in enumerate(record.medications):
+        if not med.assertion.family:
+            builder.add(builder.medication_statement(i, med))
+    for i, finding in enumerate(record.findings):
+        builder.add(builder.family_history(i, "finding", finding) if finding.assertion.family else builder.observation(i, finding))
+    return {
+        "resourceType": "Bundle",
+        "id": _uuid(record.doc_id, "Bundle"),
+        "meta": {"tag": [{"system": "urn:clinnlp:version", "code": record.provenance.clinnlp_version}]},
+        "identifier": {"system": DOC_ID_SYSTEM, "value": record.doc_id},
+        "type": "collection",
+        "entry": builder.entries,
+    }
