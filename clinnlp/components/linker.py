@@ -8,6 +8,12 @@ those exact words). Abbreviations defined in the document (scispaCy's detector,
 ``doc._.abbreviations``) are looked up by their long form too: ``PD`` after "Parkinson's
 disease (PD)" links to Parkinson's disease.
 
+With ``require_primary`` (the default), a DIAGNOSIS whose codes hold no ICD-10-CM code,
+or a MEDICATION with no DrugBank id, gets ``[]``: a record consumer that codes from these
+systems then sees either the code or an explicit "nothing cleared the threshold", never
+a partial coding (a DOID or a MeSH id alone) it might mistake for one. FINDING mentions
+keep whatever clears the threshold (HPO for signs and symptoms, LOINC for labs/vitals).
+
 Mentions with a corpus-native label (``native_labels`` evaluation runs) are linked with
 the clinnlp label their head type maps to (``clinnlp/rules/transformer_labels.json``).
 """
@@ -19,8 +25,11 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from clinnlp.extensions import MENTION_LABELS, install_extensions
+from clinnlp.extensions import DIAGNOSIS, MEDICATION, MENTION_LABELS, install_extensions
 from clinnlp.linking.linker import DEFAULT_THRESHOLD, Linker, term_index
+
+#: The code system a mention of each label must carry under ``require_primary``.
+PRIMARY_SYSTEMS = {DIAGNOSIS: "ICD-10-CM", MEDICATION: "DrugBank"}
 
 
 def abbreviation_map(doc: Doc) -> dict[str, str]:
@@ -64,9 +73,10 @@ def long_forms_for(text: str, abbreviations: dict[str, str]) -> tuple[str, ...]:
 class EntityLinker:
     """Sets each mention's codes (system, code, display, score); ``[]`` when nothing clears the threshold."""
 
-    def __init__(self, nlp: Language, name: str, *, threshold: float, rerank: bool) -> None:
+    def __init__(self, nlp: Language, name: str, *, threshold: float, rerank: bool, require_primary: bool) -> None:
         install_extensions()
         self.name = name
+        self.require_primary = require_primary
         self.linker = Linker(term_index(), threshold=threshold, rerank=rerank)
 
     def __call__(self, doc: Doc) -> Doc:
@@ -83,10 +93,17 @@ class EntityLinker:
         codes: list[dict[str, Any]] = self.linker.link(ent.text, label, long_forms_for(ent.text, abbreviations))
         if not codes and ent._.clinnlp_codes:
             codes = list(ent._.clinnlp_codes)  # the lexicon's own match; nothing better found
+        primary = PRIMARY_SYSTEMS.get(ent.label_)  # native (corpus) labels are not held to it
+        if self.require_primary and primary and not any(c["system"] == primary for c in codes):
+            codes = []
         ent._.clinnlp_codes = codes
 
 
-@Language.factory("clinnlp_linker", default_config={"threshold": DEFAULT_THRESHOLD, "rerank": True})
-def make_linker(nlp: Language, name: str, threshold: float, rerank: bool) -> EntityLinker:
-    """spaCy factory: ``threshold`` below which no code is claimed; ``rerank`` by embeddings."""
-    return EntityLinker(nlp, name, threshold=threshold, rerank=rerank)
+@Language.factory(
+    "clinnlp_linker",
+    default_config={"threshold": DEFAULT_THRESHOLD, "rerank": True, "require_primary": True},
+)
+def make_linker(nlp: Language, name: str, threshold: float, rerank: bool, require_primary: bool) -> EntityLinker:
+    """spaCy factory: ``threshold`` below which no code is claimed; ``rerank`` by embeddings;
+    ``require_primary``: DIAGNOSIS needs an ICD-10-CM code and MEDICATION a DrugBank id, else ``[]``."""
+    return EntityLinker(nlp, name, threshold=threshold, rerank=rerank, require_primary=require_primary)
