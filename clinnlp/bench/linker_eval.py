@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from clinnlp.lexicon.mesh import BC5CDR_LABELS
+from clinnlp.readers.registry import load_label_map
 
 BANDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 
@@ -41,6 +41,7 @@ def run(data: Path, errors: Path | None = None, weights: tuple[float, ...] = (0.
     from clinnlp.readers.pubtator import read_pubtator
 
     docs = read_pubtator(data)
+    labels = load_label_map("bc5cdr").mapping
     abbreviations = _abbreviations([d.text for d in docs])
     index = term_index()
     result: dict[str, Any] = {"docs": len(docs)}
@@ -54,7 +55,7 @@ def run(data: Path, errors: Path | None = None, weights: tuple[float, ...] = (0.
         started = time.perf_counter()
         for doc, abbrevs in zip(docs, abbreviations):
             for span in doc.spans:
-                label = BC5CDR_LABELS.get(span.label)
+                label = labels.get(span.label)
                 if label is None or not span.concept_ids:
                     continue
                 scored[span.label] += 1

@@ -39,8 +39,6 @@ RESOURCE_NAME = "mesh_bc5cdr.tsv.gz"
 FORMAT_MAGIC = "#clinnlp-mesh"
 FORMAT_VERSION = "2"
 COLUMNS = ("key", "surface", "label", "mesh", "count", "flags")
-#: BC5CDR types -> clinnlp labels (the same map as ``corpora/label_maps/bc5cdr.json``).
-BC5CDR_LABELS = {"Chemical": "MEDICATION", "Disease": "DIAGNOSIS"}
 REBUILD_HINT = (
     "rebuild it with `python -m clinnlp.lexicon.mesh --train ../shared/corpora/bc5cdr/pubtator/train.pubtator "
     "--out clinnlp/resources/mesh_bc5cdr.tsv.gz`"
@@ -69,15 +67,17 @@ def build_rows(train: Path) -> list[tuple[str, str, str, str, int, str]]:
     import spacy
 
     from clinnlp.readers.pubtator import read_pubtator
+    from clinnlp.readers.registry import load_label_map
 
     if "dev" in train.name or "test" in train.name:
         raise InputError(f"{train}: MeSH terms are built from the training split only, not {train.name}")
+    labels = load_label_map("bc5cdr").mapping  # corpora/label_maps/bc5cdr.json: Chemical, Disease
     tokenizer = spacy.blank("en").tokenizer
     counts: Counter[tuple[str, str, str, str]] = Counter()
     surfaces: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     for doc in read_pubtator(train):
         for span in doc.spans:
-            label = BC5CDR_LABELS.get(span.label)
+            label = labels.get(span.label)
             if label is None or len(span.concept_ids) != 1 or span.attributes.get("composite"):
                 continue
             if len(span.text.strip()) < 2:
