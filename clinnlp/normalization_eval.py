@@ -82,6 +82,9 @@ def gold_span_cases(
 
     cases = []
     for doc, abbrevs in zip(docs, abbreviations):
+        linker.prefetch(
+            [(s.text, label_of[s.label], long_forms_for(s.text, abbrevs)) for s in doc.spans if s.concept_ids and label_of.get(s.label)]
+        )
         for span in doc.spans:
             label = label_of.get(span.label)
             if not label:

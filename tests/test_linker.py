@@ -195,3 +195,31 @@ def test_evaluate_adds_the_normalization_block(tmp_path: Path) -> None:
     assert block["mention_accuracy"]["DIAGNOSIS"] == 1.0  # renal failure x2, hypertension: MeSH from train names
     assert set(block["document_concepts"]["DIAGNOSIS"]) >= {"precision", "recall", "f1"}
     json.dumps(metrics)
+
+
+class CountingEncoder(FakeEncoder):
+    """Counts forward passes (calls with texts not yet cached)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, np.ndarray] = {}
+        self.calls = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self.cache]
+        if missing:
+            self.calls += 1
+            for text, vector in zip(missing, super().encode(missing)):
+                self.cache[text] = vector
+        return np.stack([self.cache[t] for t in texts])
+
+
+def test_prefetch_embeds_once_and_changes_nothing() -> None:
+    mentions = [("congestive hart failure", "DIAGNOSIS", ()), ("furosemid", "MEDICATION", ()), ("CHF", "DIAGNOSIS", ())]
+    plain = Linker(term_index(), threshold=0.6, encoder=FakeEncoder())
+    expected = [plain.link(t, label, lf) for t, label, lf in mentions]
+    encoder = CountingEncoder()
+    batched = Linker(term_index(), threshold=0.6, encoder=encoder)
+    batched.prefetch(mentions)
+    assert encoder.calls == 1
+    assert [batched.link(t, label, lf) for t, label, lf in mentions] == expected
+    assert encoder.calls == 1  # every fuzzy candidate was already embedded

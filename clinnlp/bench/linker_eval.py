@@ -54,6 +54,9 @@ def run(data: Path, errors: Path | None = None, weights: tuple[float, ...] = (0.
         wrong: list[dict[str, Any]] = []
         started = time.perf_counter()
         for doc, abbrevs in zip(docs, abbreviations):
+            linker.prefetch(
+                [(s.text, labels[s.label], long_forms_for(s.text, abbrevs)) for s in doc.spans if s.concept_ids and labels.get(s.label)]
+            )
             for span in doc.spans:
                 label = labels.get(span.label)
                 if label is None or not span.concept_ids:

@@ -81,6 +81,10 @@ class EntityLinker:
 
     def __call__(self, doc: Doc) -> Doc:
         abbreviations = abbreviation_map(doc)
+        labelled = [(ent, clinnlp_label(ent)) for ent in doc.ents]
+        self.linker.prefetch(
+            [(ent.text, label, long_forms_for(ent.text, abbreviations)) for ent, label in labelled if label is not None]
+        )
         for ent in doc.ents:
             self.link_span(ent, abbreviations)
         return doc

@@ -30,14 +30,11 @@ class TermEncoder:
         self._cache: dict[str, np.ndarray] = {}
 
     def _load(self) -> None:
-        import torch
-
         from clinnlp.ner.model import _load_encoder, load_tokenizer, resolve_base
 
         resolved = resolve_base(self.base)
         self._tokenizer = load_tokenizer(resolved.location)
         self._model = _load_encoder(resolved.location).eval()
-        torch.set_grad_enabled(False)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors ``(len(texts), dim)``; cached texts are not re-encoded."""

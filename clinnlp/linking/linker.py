@@ -232,6 +232,7 @@ class Linker:
         if not 0.0 <= embedding_weight <= 1.0:
             raise ConfigError(f"embedding weight must be in [0, 1], not {embedding_weight}")
         self.embedding_weight = embedding_weight
+        self._pending: list[str] | None = None  # texts to embed, while prefetching
         self.index = index if index is not None else term_index()
         self.threshold = threshold
         self.rerank = rerank
@@ -287,12 +288,31 @@ class Linker:
             return [(tid, FUZZY_SCALE * sim) for tid, sim in hits[:FUZZY_TOP]]
         hits = hits[:RERANK_TOP]
         texts = [text] + [self.index.terms[tid].text for tid, _ in hits]
+        if self._pending is not None:
+            self._pending += texts
+            return []
         vectors = self.encoder.encode(texts)
         cosines = vectors[1:] @ vectors[0]
         return [
             (tid, FUZZY_SCALE * ((1 - self.embedding_weight) * sim + self.embedding_weight * max(0.0, float(cos))))
             for (tid, sim), cos in zip(hits, cosines)
         ]
+
+    def prefetch(self, mentions: list[tuple[str, str, tuple[str, ...]]]) -> None:
+        """Embed, in one batch, every fuzzy candidate the ``(text, label, long forms)``
+        mentions will need, so linking them one by one hits the cache: one forward pass
+        per document instead of one per fuzzy mention."""
+        if not self.rerank:
+            return
+        self._pending = []
+        try:
+            for text, label, long_forms in mentions:
+                for query in (text, *long_forms):
+                    self.candidates(query, label)
+            if self._pending:
+                self.encoder.encode(self._pending)
+        finally:
+            self._pending = None
 
     @staticmethod
     def _label_weight(term_label: str, label: str) -> float:
