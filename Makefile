@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CLINNLP := $(VENV)/bin/clinnlp
 NOTES := $(sort $(wildcard corpora/notes/*.txt))
 
-.PHONY: run test test-all venv lexicon bench-context clean
+.PHONY: run test test-all venv lexicon bench-context bench-linker clean
 
 # torch is installed first, pinned, so pip takes the CPU wheel on local disk instead of
 # resolving a multi-GB CUDA build; everything else comes from pyproject.toml.
@@ -34,6 +34,11 @@ test-all: $(VENV)/.installed
 # Rebuild the packaged lexicon from ../shared/corpora (needs the shared data).
 lexicon: $(VENV)/.installed
 	$(PY) -m clinnlp.lexicon.build --shared ../shared/corpora --out clinnlp/resources/lexicon.tsv.gz
+	$(PY) -m clinnlp.lexicon.mesh --train ../shared/corpora/bc5cdr/pubtator/train.pubtator --out clinnlp/resources/mesh_bc5cdr.tsv.gz
+
+# Linker mention accuracy on BC5CDR dev gold spans, with and without embedding re-ranking.
+bench-linker: $(VENV)/.installed
+	$(PY) -m clinnlp.bench.linker_eval --data ../shared/corpora/bc5cdr/pubtator/dev.pubtator
 
 # clinnlp's context rules vs medspaCy's ConText on MACCROBAT dev gold mentions
 # (creates .venv-medspacy with medspacy==1.3.1 on first run; needs PyPI then).

@@ -43,7 +43,11 @@ def evaluate(
     metrics.json has the shape {"docs", "strict": {"micro", "by_type"}, "lenient": {...}}, each
     with precision, recall, f1, tp, fp and fn. Corpora with assertion annotations (BRAT
     POLARITY attributes, as in MACCROBAT) add an "assertion" block: per attribute precision,
-    recall, f1 and support. A Markdown report and a per-type bar chart are written beside it.
+    recall, f1 and support. Corpora whose mentions carry concept ids (BC5CDR's MeSH ids) add a
+    "normalization" block: {"mention_accuracy": {TYPE: x}, "mention_counts": {...},
+    "document_concepts": {TYPE: {"precision", "recall", "f1", "tp", "fp", "fn"}}}, i.e. the
+    linker's accuracy on the gold spans and the BioCreative V CDR document-level concept scores
+    of the full pipeline. A Markdown report and a per-type bar chart are written beside it.
     """
     from clinnlp.evaluation import evaluate as run_evaluation
     from clinnlp.evaluation import parse_data
@@ -85,6 +89,11 @@ def evaluate(
         lenient = metrics["lenient"]["micro"] if name == "micro" else metrics["lenient"]["by_type"].get(name, {})
         table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", f"{lenient.get('f1', 0.0):.4f}")
     Console().print(table)
+    normalization = metrics.get("normalization", {})
+    for type_, m in normalization.get("document_concepts", {}).items():
+        accuracy = normalization.get("mention_accuracy", {}).get(type_)
+        shown = f"{accuracy:.4f}" if accuracy is not None else "-"
+        typer.echo(f"normalization {type_}: mention accuracy {shown}; document concepts P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f}")
     for attr, m in metrics.get("assertion", {}).items():
         typer.echo(f"assertion {attr}: P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} (support {m['support']})")
     typer.echo(f"wrote {output} and {', '.join(str(p) for p in extra)}")

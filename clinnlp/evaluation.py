@@ -12,6 +12,11 @@ Two ways to compare, chosen per corpus:
 * otherwise (a generic format, or ``--ner lexicon``/``hybrid``): gold types are mapped to
   clinnlp types with the label map and compared with the pipeline's clinnlp labels.
 
+Where the gold mentions carry concept ids (PubTator's MeSH ids, as in BC5CDR), the result
+gains a ``normalization`` block (see :mod:`clinnlp.normalization_eval`): mention accuracy
+of the linker on the gold spans, and document-level concept precision/recall/F1 of the
+full pipeline, per type.
+
 Where the gold carries assertion annotations (BRAT ``POLARITY`` attributes), the result
 gains an ``assertion`` block (per attribute precision, recall, f1, support): on the
 predicted mentions that strictly match a gold mention, or, with ``gold_spans``, on every
@@ -30,6 +35,14 @@ from clinnlp.assertion_eval import SCORED_ATTRIBUTES, assertion_cases, gold_asse
 from clinnlp.assertion_metrics import score_assertions
 from clinnlp.errors import ConfigError, ResourceError
 from clinnlp.metrics import score_mentions
+from clinnlp.normalization_eval import (
+    Concepts,
+    document_concept_scores,
+    gold_concepts,
+    gold_span_cases,
+    has_concept_ids,
+    mention_accuracy,
+)
 from clinnlp.readers.registry import CARDS, LabelMap, apply_label_map, load_corpus, load_label_map
 from clinnlp.readers.types import GoldDocument
 
@@ -37,6 +50,8 @@ from clinnlp.readers.types import GoldDocument
 CARD_HEADS = {"bc5cdr": "bc5cdr", "ncbi-disease": "ncbi", "maccrobat": "maccrobat"}
 
 Progress = Callable[[int], None]
+#: The code system corpora with concept ids are scored in (PubTator corpora use MeSH).
+CONCEPT_SYSTEM = "MeSH"
 
 
 @dataclass(frozen=True)
@@ -79,22 +94,43 @@ def has_assertions(docs: Sequence[GoldDocument]) -> bool:
     return any("POLARITY" in s.attributes for d in docs for s in d.spans)
 
 
+@dataclass
+class _Predictions:
+    """What one pass of the pipeline over a corpus gives the scorers."""
+
+    examples: list[tuple[str, list[tuple[int, int, str]], list[tuple[int, int, str]]]]
+    pairs: list[MatchedAssertion]
+    concepts: dict[str, Concepts]
+    abbreviations: list[dict[str, str]]
+
+
 def _examples(
     docs: Sequence[GoldDocument],
     nlp: Any,
     native: bool,
     progress: Progress | None,
-) -> tuple[list[tuple[str, list[tuple[int, int, str]], list[tuple[int, int, str]]]], list[MatchedAssertion]]:
-    """NER examples per document, and (gold, predicted) assertions of strictly matched mentions."""
+) -> _Predictions:
+    """NER examples per document, (gold, predicted) assertions of strictly matched mentions,
+    the (type, MeSH id) concepts of the predicted mentions and each document's abbreviations."""
+    from clinnlp.components.linker import abbreviation_map
+
     examples = []
     pairs: list[MatchedAssertion] = []
+    concepts: dict[str, Concepts] = {}
+    abbreviations: list[dict[str, str]] = []
     for gold_doc, doc in zip(docs, nlp.pipe((d.text for d in docs), batch_size=16)):
         predicted = []
         asserted: dict[tuple[int, int, str], dict[str, bool]] = {}
+        found: Concepts = set()
         for ent in doc.ents:
             label = ent._.clinnlp_native_label.split(":", 1)[1] if native and ent._.clinnlp_native_label else ent.label_
             predicted.append((ent.start_char, ent.end_char, label))
             asserted[(ent.start_char, ent.end_char, label)] = dict(ent._.clinnlp_assertion or {})
+            mesh = next((c["code"] for c in ent._.clinnlp_codes or [] if c["system"] == CONCEPT_SYSTEM), None)
+            if mesh is not None:
+                found.add((label, mesh))
+        concepts[gold_doc.doc_id] = found
+        abbreviations.append(abbreviation_map(doc))
         gold = [(s.start, s.end, s.label) for s in gold_doc.spans]
         for span in gold_doc.spans:
             match = asserted.get((span.start, span.end, span.label))
@@ -103,7 +139,7 @@ def _examples(
         examples.append((gold_doc.doc_id, gold, predicted))
         if progress is not None:
             progress(1)
-    return examples, pairs
+    return _Predictions(examples, pairs, concepts, abbreviations)
 
 
 def evaluate(
@@ -136,6 +172,7 @@ def evaluate(
     assertion_data = False
     types: list[str] = []
     per_corpus: dict[str, Any] = {}
+    normalization: dict[str, dict[str, Any]] = {"mention_accuracy": {}, "mention_counts": {}, "document_concepts": {}}
     for item in data:
         docs = load_corpus(item.spec, split=split, root=root)
         if max_docs:
@@ -154,7 +191,11 @@ def evaluate(
             eval_types = sorted({t for t in label_map.mapping.values() if t})
             nlp = load(ner=ner, model=model, device=device)
         progress = on_corpus(item.spec, len(docs)) if on_corpus else None
-        examples, pairs = _examples(docs, nlp, native, progress)
+        run = _examples(docs, nlp, native, progress)
+        examples, pairs = run.examples, run.pairs
+        prefix = f"{item.name}/" if len(data) > 1 else ""
+        if has_concept_ids(docs) and "clinnlp_linker" in nlp.pipe_names:
+            _score_normalization(docs, run, nlp, dict(label_map.mapping) if native else None, prefix, normalization)
         if has_assertions(raw_docs):
             assertion_data = True
             wanted = set(assertion_types) if assertion_types else None
@@ -163,18 +204,42 @@ def evaluate(
             else:
                 assertion_pairs += [(g, p) for label, g, p in pairs if wanted is None or label in wanted]
         per_corpus[item.spec] = score_mentions(examples, types=eval_types)
-        prefix = f"{item.name}/" if len(data) > 1 else ""
         all_examples += [(f"{item.name}:{d}", _prefixed(g, prefix), _prefixed(p, prefix)) for d, g, p in examples]
         types += [prefix + t for t in eval_types]
     result = score_mentions(all_examples, types=types)
     if not result["docs"]:
         raise ResourceError("the data held no documents to score")
+    if normalization["document_concepts"]:
+        result["normalization"] = normalization
     if assertion_data:
         scores = score_assertions(assertion_pairs)
         result["assertion"] = {
             attr: {key: scores[attr][key] for key in ("precision", "recall", "f1", "support")} for attr in SCORED_ATTRIBUTES
         }
     return result
+
+
+def _score_normalization(
+    docs: Sequence[GoldDocument],
+    run: _Predictions,
+    nlp: Any,
+    native_map: dict[str, str | None] | None,
+    prefix: str,
+    into: dict[str, dict[str, Any]],
+) -> None:
+    """Add mention accuracy (gold spans) and document concept scores of one corpus to ``into``."""
+    types = sorted({span.label for doc in docs for span in doc.spans})
+    label_of = {t: native_map.get(t) or "" for t in types} if native_map is not None else {t: t for t in types}
+    linker = nlp.get_pipe("clinnlp_linker").linker
+    cases = gold_span_cases(docs, run.abbreviations, linker, label_of, CONCEPT_SYSTEM)
+    accuracy, counts = mention_accuracy(cases)
+    gold = {doc.doc_id: gold_concepts(doc) for doc in docs}
+    scores = document_concept_scores(gold, run.concepts, types)
+    for type_ in types:
+        if type_ in accuracy:
+            into["mention_accuracy"][prefix + type_] = accuracy[type_]
+            into["mention_counts"][prefix + type_] = counts[type_]
+        into["document_concepts"][prefix + type_] = scores[type_]
 
 
 def _gold_span_pairs(docs: Sequence[GoldDocument], nlp: Any, wanted: set[str] | None) -> list[AssertionPair]:

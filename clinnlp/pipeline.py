@@ -35,6 +35,7 @@ def _register_factories() -> None:
     import clinnlp.components.context  # noqa: F401
     import clinnlp.components.finding_values  # noqa: F401
     import clinnlp.components.lexicon_ner  # noqa: F401
+    import clinnlp.components.linker  # noqa: F401
     import clinnlp.components.medication_attributes  # noqa: F401
     import clinnlp.components.record_builder  # noqa: F401
     import clinnlp.components.sections  # noqa: F401
@@ -74,12 +75,14 @@ def load(
     heads: tuple[str, ...] | None = None,
     native_labels: bool = False,
     device: str = "cpu",
+    linker: bool = True,
 ) -> Language:
     """Return the clinical pipeline, built once per option set and cached.
 
     Components, in order: section detector, clinical sentence splitter, scispaCy's
-    abbreviation detector, the NER back-end(s) named by ``ner``, assertion (ConText),
-    medication attributes, finding values, and the record builder.
+    abbreviation detector, the NER back-end(s) named by ``ner``, the entity linker (codes
+    on every mention; ``linker=False`` leaves only the lexicon's own codes), assertion
+    (ConText), medication attributes, finding values, and the record builder.
     ``model``/``heads``/``native_labels``/``device`` configure the transformer NER.
     """
     check_options(ner, device)
@@ -95,6 +98,8 @@ def load(
         if factory == "clinnlp_transformer_ner":
             config = {"model": model, "heads": list(heads) if heads else None, "native_labels": native_labels, "device": device}
         nlp.add_pipe(factory, config=config)
+    if linker:
+        nlp.add_pipe("clinnlp_linker")
     for factory in CONTEXT_COMPONENTS:
         nlp.add_pipe(factory)
     nlp.add_pipe("clinnlp_record")

@@ -30,6 +30,19 @@ def _markdown(metrics: dict[str, Any], path: Path, title: str) -> Path:
         for attr, m in metrics["assertion"].items():
             lines.append(f"| {attr} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |")
         lines.append("")
+    if "normalization" in metrics:
+        block = metrics["normalization"]
+        lines += [
+            "## normalization",
+            "",
+            "| type | mention accuracy (gold spans) | document concepts P | R | F1 |",
+            "|---|---|---|---|---|",
+        ]
+        for type_, m in block["document_concepts"].items():
+            accuracy = block["mention_accuracy"].get(type_)
+            shown = f"{accuracy:.4f}" if accuracy is not None else "-"
+            lines.append(f"| {type_} | {shown} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} |")
+        lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 

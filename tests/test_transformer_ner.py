@@ -69,7 +69,11 @@ def test_evaluate_writes_the_metrics_shape(
     result = runner.invoke(app, ["evaluate", "--data", f"bc5cdr:{data}", "--output", str(out)])
     assert result.exit_code == 0, result.stderr
     metrics = json.loads(out.read_text(encoding="utf-8"))
-    assert set(metrics) == {"docs", "strict", "lenient"} and metrics["docs"] == 1
+    assert set(metrics) == {"docs", "strict", "lenient", "normalization"} and metrics["docs"] == 1
+    normalization = metrics["normalization"]
+    assert set(normalization["mention_accuracy"]) == {"Chemical", "Disease"}
+    for scores in normalization["document_concepts"].values():
+        assert {"precision", "recall", "f1"} <= set(scores)
     for view in ("strict", "lenient"):
         assert set(metrics[view]) == {"micro", "by_type"}
         assert set(metrics[view]["micro"]) == METRIC_KEYS

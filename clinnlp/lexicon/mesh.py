@@ -1,0 +1,147 @@
+"""MeSH terms learnt from the BC5CDR *training* mentions (``clinnlp/resources/mesh_bc5cdr.tsv.gz``).
+
+The packaged lexicon carries MeSH ids only where the Disease Ontology cross-references
+one, and none for chemicals (the MeSH drug list's id column is the pharmacological class,
+not the drug). BC5CDR's training split annotates 9,385 chemical and disease mentions with
+their MeSH ids, which is the only openly licensed name -> MeSH map at hand, so the linker
+adds those names as terms of their own.
+
+Only the **train** split is read: the dev split is where the linker is measured and the
+test split is held back, so neither may leak into a resource. Mentions with id ``-1``
+(no concept), composite mentions (``id|id``) and one-character names are skipped.
+All-capital short forms (``PD``, ``5-FU``, ``GABA``) are kept as *case-sensitive* names
+(flag ``c``) so ``pd`` in running text never matches; the linker also looks a short form
+up through its definition in the same document, which wins when found. Each row is one (folded
+name, label, MeSH id) with its count; a name annotated with several ids keeps them all,
+so the linker can score each by its share.
+
+Rebuild (about 2 s)::
+
+    python -m clinnlp.lexicon.mesh --train ../shared/corpora/bc5cdr/pubtator/train.pubtator \
+        --out clinnlp/resources/mesh_bc5cdr.tsv.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from clinnlp.errors import InputError, ResourceError
+from clinnlp.lexicon import FLAG_CASE_SENSITIVE, exact_key, folded_key
+
+RESOURCE_NAME = "mesh_bc5cdr.tsv.gz"
+FORMAT_MAGIC = "#clinnlp-mesh"
+FORMAT_VERSION = "2"
+COLUMNS = ("key", "surface", "label", "mesh", "count", "flags")
+REBUILD_HINT = (
+    "rebuild it with `python -m clinnlp.lexicon.mesh --train ../shared/corpora/bc5cdr/pubtator/train.pubtator "
+    "--out clinnlp/resources/mesh_bc5cdr.tsv.gz`"
+)
+
+
+@dataclass(frozen=True)
+class MeshTerm:
+    """One name annotated with one MeSH id ``count`` times in BC5CDR train."""
+
+    key: tuple[str, ...]
+    surface: str
+    label: str
+    mesh: str
+    count: int
+    case_sensitive: bool = False
+
+
+def _is_acronym(text: str) -> bool:
+    """A short form such as ``PD`` or ``HCC``: ambiguous out of its abstract, so not a name."""
+    return len(text) <= 6 and not any(ch.islower() for ch in text)
+
+
+def build_rows(train: Path) -> list[tuple[str, str, str, str, int, str]]:
+    """Rows (key, surface, label, mesh id, count, flags), sorted, from a PubTator *train* file."""
+    import spacy
+
+    from clinnlp.readers.pubtator import read_pubtator
+    from clinnlp.readers.registry import load_label_map
+
+    if "dev" in train.name or "test" in train.name:
+        raise InputError(f"{train}: MeSH terms are built from the training split only, not {train.name}")
+    labels = load_label_map("bc5cdr").mapping  # corpora/label_maps/bc5cdr.json: Chemical, Disease
+    tokenizer = spacy.blank("en").tokenizer
+    counts: Counter[tuple[str, str, str, str]] = Counter()
+    surfaces: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    for doc in read_pubtator(train):
+        for span in doc.spans:
+            label = labels.get(span.label)
+            if label is None or len(span.concept_ids) != 1 or span.attributes.get("composite"):
+                continue
+            if len(span.text.strip()) < 2:
+                continue
+            tokens = [t.text for t in tokenizer(span.text) if not t.is_space]
+            flags = FLAG_CASE_SENSITIVE if _is_acronym(span.text) else ""
+            key = " ".join(exact_key(tokens) if flags else folded_key(tokens))
+            if not key:
+                continue
+            counts[(key, label, span.concept_ids[0], flags)] += 1
+            surfaces[(key, label, flags)][span.text] += 1
+    rows = []
+    for (key, label, mesh, flags), n in counts.items():
+        surface = surfaces[(key, label, flags)].most_common(1)[0][0]
+        rows.append((key, surface, label, mesh, n, flags))
+    return sorted(rows)
+
+
+def write_rows(rows: list[tuple[str, str, str, str, int, str]], out: Path) -> None:
+    """Write a deterministic gzip TSV (mtime 0, sorted rows)."""
+    buffer = io.StringIO()
+    buffer.write(f"{FORMAT_MAGIC}\t{FORMAT_VERSION}\n" + "\t".join(COLUMNS) + "\n")
+    for row in rows:
+        buffer.write("\t".join(str(c) for c in row) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as fh:
+        fh.write(buffer.getvalue().encode("utf-8"))
+
+
+def packaged_path() -> Path:
+    """Filesystem path of the MeSH resource shipped in ``clinnlp/resources``."""
+    return Path(str(resources.files("clinnlp") / "resources" / RESOURCE_NAME))
+
+
+@lru_cache(maxsize=2)
+def load_mesh_terms(path: str | None = None) -> tuple[MeshTerm, ...]:
+    """The MeSH terms at ``path`` (default: packaged); :class:`ResourceError` if unreadable."""
+    source = Path(path) if path else packaged_path()
+    try:
+        with gzip.open(source, "rt", encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ResourceError(f"MeSH resource {source} is missing or corrupt ({exc}); {REBUILD_HINT}") from None
+    if not lines or lines[0].split("\t")[:2] != [FORMAT_MAGIC, FORMAT_VERSION]:
+        raise ResourceError(f"{source} is not a clinnlp MeSH resource v{FORMAT_VERSION}; {REBUILD_HINT}")
+    terms = []
+    for line in lines[2:]:
+        if not line:
+            continue
+        key, surface, label, mesh, count, flags = line.split("\t")
+        terms.append(MeshTerm(tuple(key.split(" ")), surface, label, mesh, int(count), FLAG_CASE_SENSITIVE in flags))
+    return tuple(terms)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry: build the resource from a BC5CDR train PubTator file."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", type=Path, required=True, help="BC5CDR train.pubtator")
+    parser.add_argument("--out", type=Path, default=packaged_path())
+    args = parser.parse_args(argv)
+    rows = build_rows(args.train)
+    write_rows(rows, args.out)
+    print(f"wrote {len(rows)} rows ({len({r[3] for r in rows})} MeSH ids) to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Sentence embeddings of short terms with the pipeline's encoder (all-MiniLM-L6-v2).
+
+The linker re-ranks fuzzy candidates by the cosine between the mention's embedding and
+each candidate term's, so ``kidney failure`` can beat the trigram-closer ``kidney
+fibrosis`` for ``renal failure``. Embeddings are mean-pooled and L2-normalised as the
+sentence-transformers model was trained; term embeddings are cached per process, so a
+term is encoded once however many mentions it competes for. torch and transformers are
+imported only when the first embedding is asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Longest term, in word pieces, that is embedded (terms are short; this bounds the cost).
+MAX_LENGTH = 32
+#: At most this many term embeddings are cached (384 floats each: ~1.5 kB).
+CACHE_SIZE = 100_000
+
+
+class TermEncoder:
+    """Encodes short texts into unit vectors, caching each text's vector."""
+
+    def __init__(self, base: str = "minilm") -> None:
+        self.base = base
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _load(self) -> None:
+        from clinnlp.ner.model import _load_encoder, load_tokenizer, resolve_base
+
+        resolved = resolve_base(self.base)
+        self._tokenizer = load_tokenizer(resolved.location)
+        self._model = _load_encoder(resolved.location).eval()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors ``(len(texts), dim)``; cached texts are not re-encoded."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            if self._model is None:
+                self._load()
+            import torch
+
+            with torch.inference_mode():
+                batch = self._tokenizer(missing, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            if len(self._cache) + len(missing) > CACHE_SIZE:
+                self._cache.clear()
+            for text, vector in zip(missing, pooled.numpy()):
+                self._cache[text] = vector
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)

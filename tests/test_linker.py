@@ -1,0 +1,225 @@
+"""The linker: passes (exact, folded, word order, fuzzy), abbreviations, threshold, the
+pipeline component, the sample notes' codes, and the normalisation metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import spacy
+from spacy.tokens import Span
+
+import clinnlp
+from clinnlp.components.linker import EntityLinker, long_forms_for
+from clinnlp.errors import ConfigError
+from clinnlp.extensions import install_extensions
+from clinnlp.linking.linker import FUZZY_SCALE, Linker, term_index
+from clinnlp.normalization_eval import document_concept_scores, gold_concepts, mention_accuracy
+from clinnlp.readers.types import GoldDocument, GoldSpan
+
+
+class FakeEncoder:
+    """Bag-of-characters unit vectors: deterministic, no model load, similar texts stay close."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), 64), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for ch in text:
+                vectors[row, ord(ch) % 64] += 1.0
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-9)
+
+
+@pytest.fixture(scope="module")
+def linker() -> Linker:
+    return Linker(term_index(), threshold=0.6, encoder=FakeEncoder())
+
+
+def _first(codes: list[dict], system: str) -> dict | None:
+    return next((c for c in codes if c["system"] == system), None)
+
+
+def test_exact_abbreviation_and_full_name(linker: Linker) -> None:
+    for text in ("CHF", "congestive heart failure"):
+        codes = linker.link(text, "DIAGNOSIS")
+        assert codes[0]["system"] == "ICD-10-CM" and codes[0]["code"].startswith("I50")
+        assert codes[0]["score"] == 1.0
+
+
+def test_plural_case_and_word_order(linker: Linker) -> None:
+    plural = _first(linker.link("Congestive Heart Failures", "DIAGNOSIS"), "ICD-10-CM")
+    assert plural is not None and plural["code"] == "I50.9" and plural["score"] == pytest.approx(0.97)
+    reordered = _first(linker.link("failure heart congestive", "DIAGNOSIS"), "ICD-10-CM")
+    assert reordered is not None and reordered["code"] == "I50.9" and reordered["score"] == pytest.approx(0.93)
+
+
+def test_fuzzy_misspelling_scores_below_exact(linker: Linker) -> None:
+    codes = linker.link("congestive hart failure", "DIAGNOSIS")
+    icd = _first(codes, "ICD-10-CM")
+    assert icd is not None and icd["code"].startswith("I50")
+    assert 0.6 <= icd["score"] < FUZZY_SCALE
+
+
+def test_threshold_gives_an_empty_list(linker: Linker) -> None:
+    assert linker.link("xyzzy qwerty", "DIAGNOSIS") == []
+    strict = Linker(term_index(), threshold=0.95, encoder=FakeEncoder())
+    assert strict.link("congestive hart failure", "DIAGNOSIS") == []
+    with pytest.raises(ConfigError, match="threshold"):
+        Linker(term_index(), threshold=1.5)
+
+
+def test_medication_brand_folds_to_ingredient(linker: Linker) -> None:
+    codes = linker.link("Lasix", "MEDICATION")
+    assert codes[0] == {**codes[0], "system": "DrugBank", "code": "DB00695"}
+    assert linker.link("furosemide", "DIAGNOSIS") == [] or all(c["system"] != "DrugBank" for c in linker.link("furosemide", "DIAGNOSIS"))
+
+
+def test_abbreviation_long_form_is_looked_up(linker: Linker) -> None:
+    assert long_forms_for("PD", {"PD": "Parkinson's disease"}) == ("Parkinson's disease",)
+    assert long_forms_for("PD patients", {"PD": "Parkinson's disease"}) == ("Parkinson's disease patients",)
+    assert long_forms_for("tremor", {"PD": "Parkinson's disease"}) == ()
+    assert _first(linker.link("PD", "DIAGNOSIS"), "ICD-10-CM") is None  # alone: no ICD code for "PD"
+    expanded = _first(linker.link("PD", "DIAGNOSIS", ("Parkinson's disease",)), "ICD-10-CM")
+    assert expanded is not None and expanded["code"].startswith("G20")
+
+
+def test_mesh_from_bc5cdr_train(linker: Linker) -> None:
+    mesh = _first(linker.link("naloxone", "MEDICATION"), "MeSH")
+    assert mesh is not None and mesh["code"] == "D009270"
+
+
+def _doc_with_span(text: str, start: int, end: int, label: str):  # type: ignore[no-untyped-def]
+    install_extensions()
+    nlp = spacy.blank("en")
+    doc = nlp(text)
+    span = doc.char_span(start, end, label=label)
+    span._.clinnlp_codes = []
+    doc.ents = [span]
+    return nlp, doc
+
+
+def test_component_fills_codes_of_uncoded_mentions() -> None:
+    nlp, doc = _doc_with_span("History of congestive heart failure.", 11, 35, "DIAGNOSIS")
+    component = EntityLinker(nlp, "clinnlp_linker", threshold=0.6, rerank=False, require_primary=True)
+    component(doc)
+    codes = doc.ents[0]._.clinnlp_codes
+    assert codes[0]["system"] == "ICD-10-CM" and codes[0]["code"] == "I50.9"
+
+
+def test_component_require_primary_gives_explicit_empty_list() -> None:
+    # "ACE inhibitor" is a drug class: a MeSH id (BC5CDR train) but no DrugBank ingredient
+    nlp, doc = _doc_with_span("Started an ACE inhibitor.", 11, 24, "MEDICATION")
+    EntityLinker(nlp, "clinnlp_linker", threshold=0.6, rerank=False, require_primary=True)(doc)
+    assert doc.ents[0]._.clinnlp_codes == []
+    nlp, doc = _doc_with_span("Started an ACE inhibitor.", 11, 24, "MEDICATION")
+    EntityLinker(nlp, "clinnlp_linker", threshold=0.6, rerank=False, require_primary=False)(doc)
+    assert any(c["system"] == "MeSH" for c in doc.ents[0]._.clinnlp_codes)
+
+
+def test_native_labels_link_through_head_rules() -> None:
+    nlp, doc = _doc_with_span("Renal failure after cisplatin.", 0, 13, "Disease")
+    doc.ents[0]._.clinnlp_native_label = "bc5cdr:Disease"
+    EntityLinker(nlp, "clinnlp_linker", threshold=0.6, rerank=False, require_primary=True)(doc)
+    assert _first(doc.ents[0]._.clinnlp_codes, "MeSH") == {**_first(doc.ents[0]._.clinnlp_codes, "MeSH"), "code": "D051437"}
+
+
+def test_pipeline_has_the_linker() -> None:
+    names = clinnlp.load(ner="lexicon").pipe_names
+    assert names.index("clinnlp_lexicon_ner") < names.index("clinnlp_linker") < names.index("clinnlp_context")
+    assert "clinnlp_linker" not in clinnlp.load(ner="lexicon", linker=False).pipe_names
+
+
+def test_sample_notes_every_diagnosis_and_medication_coded_or_empty(sample_notes: list[Path]) -> None:
+    coded = 0
+    for path in sample_notes:
+        record = clinnlp.extract(path.read_text(encoding="utf-8"), doc_id=path.name, ner="lexicon")
+        for mention, system in [*((d, "ICD-10-CM") for d in record.diagnoses), *((m, "DrugBank") for m in record.medications)]:
+            systems = {c.system for c in mention.codes}
+            assert mention.codes == [] or system in systems, (path.name, mention.text, systems)
+            coded += bool(mention.codes)
+            assert all(0.0 <= c.score <= 1.0 for c in mention.codes)
+    assert coded > 20
+
+
+@pytest.mark.slow
+def test_sample_notes_hybrid_every_diagnosis_and_medication_coded_or_empty(sample_notes: list[Path]) -> None:
+    for path in sample_notes:
+        record = clinnlp.extract(path.read_text(encoding="utf-8"), doc_id=path.name)
+        for mention, system in [*((d, "ICD-10-CM") for d in record.diagnoses), *((m, "DrugBank") for m in record.medications)]:
+            assert mention.codes == [] or system in {c.system for c in mention.codes}, (path.name, mention.text)
+
+
+def _span(start: int, text: str, label: str, ids: tuple[str, ...]) -> GoldSpan:
+    return GoldSpan(start, start + len(text), label, text, concept_ids=ids)
+
+
+def test_document_concept_scores_by_hand() -> None:
+    doc = GoldDocument("1", "x" * 50, (_span(0, "aa", "Disease", ("D1",)), _span(5, "bb", "Disease", ("D2", "D3")), _span(9, "c", "Chemical", ())))
+    gold = {"1": gold_concepts(doc), "2": {("Disease", "D9")}}
+    predicted = {"1": {("Disease", "D1"), ("Disease", "D4"), ("Chemical", "C1")}}
+    scores = document_concept_scores(gold, predicted, ["Disease", "Chemical"])
+    # Disease: gold {1:D1,D2,D3; 2:D9}, predicted {1:D1,D4}: tp 1, fp 1, fn 3
+    assert scores["Disease"] == {"precision": 0.5, "recall": 0.25, "f1": 0.3333, "tp": 1, "fp": 1, "fn": 3}
+    assert scores["Chemical"]["fp"] == 1 and scores["Chemical"]["precision"] == 0.0
+
+
+def test_mention_accuracy_by_hand() -> None:
+    cases = [("Disease", ("D1",), "D1"), ("Disease", ("D2", "D3"), "D3"), ("Disease", ("D4",), None), ("Disease", (), None), ("Chemical", ("C1",), "C2")]
+    accuracy, counts = mention_accuracy(cases)
+    assert accuracy == {"Chemical": 0.0, "Disease": 0.6667}
+    assert counts["Disease"] == {"correct": 2, "scored": 3, "skipped": 1}
+
+
+def test_evaluate_adds_the_normalization_block(tmp_path: Path) -> None:
+    from clinnlp.evaluation import DataSpec, evaluate
+    from clinnlp.readers.registry import load_label_map
+
+    data = tmp_path / "tiny.pubtator"
+    data.write_text(
+        "1|t|Cisplatin-induced renal failure.\n"
+        "1|a|Renal failure developed after cisplatin; aspirin did not cause hypertension.\n"
+        "1\t0\t9\tCisplatin\tChemical\tD002945\n"
+        "1\t18\t31\trenal failure\tDisease\tD051437\n"
+        "1\t33\t46\tRenal failure\tDisease\tD051437\n"
+        "1\t63\t72\tcisplatin\tChemical\tD002945\n"
+        "1\t74\t81\taspirin\tChemical\tD001241\n"
+        "1\t96\t108\thypertension\tDisease\tD006973\n\n",
+        encoding="utf-8",
+    )
+    spec = DataSpec(f"pubtator:{data}", "pubtator", load_label_map("bc5cdr"))
+    metrics = evaluate([spec], ner="lexicon")
+    block = metrics["normalization"]
+    assert set(block["mention_accuracy"]) == {"DIAGNOSIS", "MEDICATION"}
+    assert block["mention_accuracy"]["DIAGNOSIS"] == 1.0  # renal failure x2, hypertension: MeSH from train names
+    assert set(block["document_concepts"]["DIAGNOSIS"]) >= {"precision", "recall", "f1"}
+    json.dumps(metrics)
+
+
+class CountingEncoder(FakeEncoder):
+    """Counts forward passes (calls with texts not yet cached)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, np.ndarray] = {}
+        self.calls = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self.cache]
+        if missing:
+            self.calls += 1
+            for text, vector in zip(missing, super().encode(missing)):
+                self.cache[text] = vector
+        return np.stack([self.cache[t] for t in texts])
+
+
+def test_prefetch_embeds_once_and_changes_nothing() -> None:
+    mentions = [("congestive hart failure", "DIAGNOSIS", ()), ("furosemid", "MEDICATION", ()), ("CHF", "DIAGNOSIS", ())]
+    plain = Linker(term_index(), threshold=0.6, encoder=FakeEncoder())
+    expected = [plain.link(t, label, lf) for t, label, lf in mentions]
+    encoder = CountingEncoder()
+    batched = Linker(term_index(), threshold=0.6, encoder=encoder)
+    batched.prefetch(mentions)
+    assert encoder.calls == 1
+    assert [batched.link(t, label, lf) for t, label, lf in mentions] == expected
+    assert encoder.calls == 1  # every fuzzy candidate was already embedded
