@@ -74,13 +74,17 @@ def load(
     heads: tuple[str, ...] | None = None,
     native_labels: bool = False,
     device: str = "cpu",
+    precision: str = "fp32",
+    batch_tokens: int | None = None,
+    batch_size: int = 16,
 ) -> Language:
     """Return the clinical pipeline, built once per option set and cached.
 
     Components, in order: section detector, clinical sentence splitter, scispaCy's
     abbreviation detector, the NER back-end(s) named by ``ner``, assertion (ConText),
     medication attributes, finding values, and the record builder.
-    ``model``/``heads``/``native_labels``/``device`` configure the transformer NER.
+    ``model``/``heads``/``native_labels``/``device``/``precision``/``batch_tokens``/``batch_size``
+    configure the transformer NER.
     """
     check_options(ner, device)
     _register_factories()
@@ -93,7 +97,15 @@ def load(
     for factory in NER_BACKENDS[ner]:
         config: dict[str, Any] = {}
         if factory == "clinnlp_transformer_ner":
-            config = {"model": model, "heads": list(heads) if heads else None, "native_labels": native_labels, "device": device}
+            config = {
+                "model": model,
+                "heads": list(heads) if heads else None,
+                "native_labels": native_labels,
+                "device": device,
+                "precision": precision,
+                "batch_tokens": batch_tokens,
+                "batch_size": batch_size,
+            }
         nlp.add_pipe(factory, config=config)
     for factory in CONTEXT_COMPONENTS:
         nlp.add_pipe(factory)
