@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CLINNLP := $(VENV)/bin/clinnlp
 NOTES := $(sort $(wildcard corpora/notes/*.txt))
 
-.PHONY: run test test-all venv lexicon bench-context clean
+.PHONY: run test test-all test-ray venv lexicon bench-context bench bench-gpu bench-resume clean
 
 # torch is installed first, pinned, so pip takes the CPU wheel on local disk instead of
 # resolving a multi-GB CUDA build; everything else comes from pyproject.toml.
@@ -26,9 +26,15 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
-# Slow tests too (training runs, full-corpus checks).
+# Slow tests too (training runs, full-corpus checks, the Ray engine: installs the ray extra).
 test-all: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev,ray]"
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# Only the Ray engine test (a local Ray with 2 CPUs; about a minute).
+test-ray: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev,ray]"
+	$(PY) -m pytest -q -m slow tests/test_batch_ray.py
 
 # Rebuild the packaged lexicon from ../shared/corpora (needs the shared data).
 lexicon: $(VENV)/.installed
@@ -38,6 +44,20 @@ lexicon: $(VENV)/.installed
 # (creates .venv-medspacy with medspacy==1.3.1 on first run; needs PyPI then).
 bench-context: $(VENV)/.installed
 	$(PY) -m clinnlp.bench.context_vs_medspacy --venv .venv-medspacy --split dev
+
+# clinnlp batch vs the Hugging Face token-classification pipeline (same model) vs medspaCy's
+# rules, on 200 MTSamples notes on CPU; last line: ratio_vs_hf_pipeline: X. BENCH_NOTES=N to resize.
+BENCH_NOTES ?= 200
+bench: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(PY) -m clinnlp.bench.batch_speed --notes $(BENCH_NOTES) --device cpu --precision fp32,bf16 --medspacy-venv .venv-medspacy
+
+# The same on a GPU (MTSamples, all 4,966 notes by default; installs nothing; about 5 min on an H100).
+bench-gpu: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(PY) -m clinnlp.bench.batch_speed --notes $${BENCH_NOTES:-4966} --device cuda --precision auto --batch-tokens 65536 --hf-batch-size 32 --medspacy-venv ''
+
+# Must-show: 2,000 notes, kill -9 half-way, run again; checks 2,000 unique records.
+bench-resume: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(PY) -m clinnlp.bench.batch_resume --notes 2000 --workdir out/batch-resume-check
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
