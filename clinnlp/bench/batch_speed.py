@@ -49,6 +49,47 @@ def load_notes(corpus: str, count: int, root: Path) -> list[dict[str, str]]:
     return notes
 
 
+class GpuSampler:
+    """Mean GPU utilisation (nvidia-smi, every 0.5 s) and peak torch GPU memory while running."""
+
+    def __init__(self, device: str) -> None:
+        self.active = device.startswith("cuda")
+        self.samples: list[float] = []
+        self._stop = False
+        self._thread: Any = None
+
+    def __enter__(self) -> GpuSampler:
+        if self.active:
+            import threading
+
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        query = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", "0"]
+        while not self._stop:
+            try:
+                out = subprocess.run(query, capture_output=True, text=True, timeout=5).stdout.strip()
+                self.samples.append(float(out.splitlines()[0]))
+            except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+                return
+            time.sleep(0.5)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join(timeout=6)
+
+    def report(self) -> dict[str, Any]:
+        if not self.active:
+            return {}
+        import torch
+
+        util = sum(self.samples) / len(self.samples) if self.samples else None
+        return {"gpu_util_mean": util, "gpu_mem_peak_mb": torch.cuda.max_memory_allocated() / 2**20}
+
+
 def _peak_rss_mb() -> float:
     import resource
 
@@ -65,9 +106,10 @@ def run_clinnlp(notes_path: Path, check_path: Path, device: str, precision: str,
 
     settings = EngineSettings(ner=ner, device=device, precision=precision, batch_tokens=batch_tokens)
     nlp = settings.load()  # not timed: model loading
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, GpuSampler(device) as gpu:
         summary = run_batch(BatchJob(inputs=[str(notes_path)], out=str(Path(tmp) / "out.jsonl"), settings=settings))
     result: dict[str, Any] = {"documents": summary.documents, "seconds": summary.seconds, "errors": summary.errors}
+    result.update(gpu.report())
     mentions = summary.mentions
     result["mentions"] = mentions.get("diagnoses", 0) + mentions.get("medications", 0) + mentions.get("findings", 0)
     if ner != "lexicon":
@@ -91,10 +133,12 @@ def run_hf(notes_path: Path, check_path: Path, model_dir: Path, device: str, bat
     dtype = torch.bfloat16 if device == "cuda" else None
     pipe = pipeline("token-classification", model=str(model_dir), aggregation_strategy="simple", stride=64, device=dev, dtype=dtype)
     pipe(texts[0])  # warm-up, not timed
-    started = time.perf_counter()
-    outputs = pipe(texts, batch_size=batch_size)
-    seconds = time.perf_counter() - started
+    with GpuSampler(device) as gpu:
+        started = time.perf_counter()
+        outputs = pipe(texts, batch_size=batch_size)
+        seconds = time.perf_counter() - started
     result: dict[str, Any] = {"documents": len(texts), "seconds": seconds, "mentions": sum(len(o) for o in outputs)}
+    result.update(gpu.report())
     check = [json.loads(line)["text"] for line in check_path.read_text(encoding="utf-8").splitlines()]
     for strategy in ("simple", "first"):
         tagger = pipeline("token-classification", model=str(model_dir), aggregation_strategy=strategy, stride=64, device=dev)
@@ -221,10 +265,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"medspaCy failed:\n{proc.stderr[-3000:]}")
             rows["medspacy_rules"] = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    print(f"\n{'tool':<26}{'docs/s':>10}{'tokens/s':>12}{'peak RSS MB':>13}{'mentions':>10}")
+    gpu = args.device.startswith("cuda")
+    extra = f"{'GPU util %':>12}{'GPU mem MB':>12}" if gpu else ""
+    print(f"\n{'tool':<26}{'docs/s':>10}{'tokens/s':>12}{'peak RSS MB':>13}{'mentions':>10}{extra}")
     for name, row in rows.items():
         row["docs_per_s"] = row["documents"] / row["seconds"]
-        print(f"{name:<26}{row['docs_per_s']:>10.2f}{tokens / row['seconds']:>12,.0f}{row['peak_rss_mb']:>13,.0f}{row['mentions']:>10}")
+        line = f"{name:<26}{row['docs_per_s']:>10.2f}{tokens / row['seconds']:>12,.0f}{row['peak_rss_mb']:>13,.0f}{row['mentions']:>10}"
+        if gpu and "gpu_mem_peak_mb" in row:
+            util = row.get("gpu_util_mean")
+            line += f"{'n/a' if util is None else f'{util:.0f}':>12}{row['gpu_mem_peak_mb']:>12,.0f}"
+        print(line)
     base = rows["hf_pipeline"]
     print()
     for name, row in rows.items():

@@ -220,13 +220,4 @@ class NerPredictor:
         heads = self.heads
         if head not in heads:
             raise ConfigError(f"model has no head {head!r}; heads: {', '.join(heads)}")
-        return predict_documents(
-            self.model,
-            self.tokenizer,
-            texts,
-            heads[head],
-            max_length=self.model.config.max_length,
-            stride=self.model.config.stride,
-            batch_size=self.batch_size,
-            device=self.device,
-        )
+        return self.predict_heads(texts, [head])[head]
