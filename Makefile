@@ -49,7 +49,7 @@ bench-context: $(VENV)/.installed
 # rules, on 200 MTSamples notes on CPU; last line: ratio_vs_hf_pipeline: X. BENCH_NOTES=N to resize.
 BENCH_NOTES ?= 200
 bench: $(VENV)/.installed
-	HF_HUB_OFFLINE=1 $(PY) -m clinnlp.bench.batch_speed --notes $(BENCH_NOTES) --device cpu --precision fp32,bf16 --medspacy-venv .venv-medspacy
+	HF_HUB_OFFLINE=1 $(PY) -m clinnlp.bench.batch_speed --notes $(BENCH_NOTES) --device cpu --precision auto,fp32 --medspacy-venv .venv-medspacy
 
 # The same on a GPU (MTSamples, all 4,966 notes by default; installs nothing; about 5 min on an H100).
 bench-gpu: $(VENV)/.installed

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = None
     print(f"{args.corpus} dev, {len(docs)} documents, {len(gold)} gold mentions, head {args.head}")
     for precision in args.precisions.split(","):
-        predictor = NerPredictor(path, device="cpu", precision=precision, batch_tokens=8192)
+        predictor = NerPredictor(path, device="cpu", precision=precision, batch_tokens=16384)
         started = time.perf_counter()
         spans = predictor.predict(texts, args.head)
         seconds = time.perf_counter() - started
