@@ -253,3 +253,43 @@ def test_kill_minus_9_half_way_then_rerun_gives_every_record_once(tmp_path: Path
     subprocess.run(_batch_cmd(notes, out), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     report = check_output(notes, out)
     assert report["records"] == report["unique_ids"] == 60 and report["ids_match_inputs"], report
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_output_in_input_order(tmp_path: Path) -> None:
+    notes = _folder(tmp_path, 30)
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    run_batch(BatchJob(inputs=[str(notes)], out=str(one), settings=LEXICON, window_docs=4))
+    run_batch(BatchJob(inputs=[str(notes)], out=str(two), settings=LEXICON, window_docs=4, workers=2))
+    assert two.read_text(encoding="utf-8") == one.read_text(encoding="utf-8")
+
+
+def test_a_document_that_breaks_the_pipeline_is_isolated() -> None:
+    from clinnlp.errors import ResourceError
+
+    nlp = LEXICON.load()
+
+    class Flaky:
+        """Fails on the note mentioning 'BOOM'; a config/resource error must stop everything."""
+
+        def __init__(self, error: type[Exception]) -> None:
+            self.error = error
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(nlp, name)
+
+        def pipe(self, docs: object) -> object:
+            for doc in docs:  # type: ignore[attr-defined]
+                yield self(doc)
+
+        def __call__(self, doc: object) -> object:
+            if "BOOM" in doc.text:  # type: ignore[attr-defined]
+                raise self.error("boom")
+            return nlp(doc)
+
+    docs = [SourceDoc("a", NOTE), SourceDoc("b", "BOOM " + NOTE), SourceDoc("c", NOTE)]
+    results = annotate(Flaky(RuntimeError), docs)
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "RuntimeError: boom" in (results[1].error or "")
+    with pytest.raises(ResourceError):
+        annotate(Flaky(ResourceError), docs)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from clinnlp.batch.protocols import SourceDoc
-from clinnlp.errors import ConfigError
+from clinnlp.errors import ConfigError, ResourceError
 from clinnlp.schema import Record
 
 #: Default per-document limit (``--max-doc-bytes``): 1 MB of UTF-8, about 20 times the
@@ -129,6 +129,8 @@ def annotate(nlp: Any, docs: Sequence[SourceDoc], max_doc_bytes: int = DEFAULT_M
     try:
         for i, spacy_doc in zip(todo, nlp.pipe(_make_doc(nlp, docs[i]) for i in todo)):
             results[i] = Result(docs[i], record=spacy_doc._.clinnlp_record, tokens=len(spacy_doc))
+    except (ConfigError, ResourceError):
+        raise  # a missing model or a bad setting fails every document: stop, don't log each
     except Exception:  # noqa: BLE001  one bad document must not sink its window: isolate it
         for i in todo:
             if results[i] is not None:
@@ -136,6 +138,8 @@ def annotate(nlp: Any, docs: Sequence[SourceDoc], max_doc_bytes: int = DEFAULT_M
             try:
                 spacy_doc = nlp(_make_doc(nlp, docs[i]))
                 results[i] = Result(docs[i], record=spacy_doc._.clinnlp_record, tokens=len(spacy_doc))
+            except (ConfigError, ResourceError):
+                raise
             except Exception as exc:  # noqa: BLE001
                 results[i] = Result(docs[i], error=f"pipeline failed: {type(exc).__name__}: {str(exc)[:200]}")
     return [r for r in results if r is not None]

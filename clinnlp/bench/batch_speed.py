@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ner", default="transformer", help="clinnlp NER back-end (transformer: the model plus the rule components)")
     parser.add_argument("--hf-batch-size", type=int, default=1, help="the pipeline's batch_size (its default is 1)")
     parser.add_argument("--check-notes", type=int, default=50, help="size of the mention check set")
-    parser.add_argument("--medspacy-venv", type=Path, default=Path(".venv-medspacy"), help="medspaCy's venv (created if missing; '' skips medspaCy)")
+    parser.add_argument("--medspacy-venv", default=".venv-medspacy", help="medspaCy's venv (created if missing; '' skips medspaCy)")
     parser.add_argument("--step", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -253,10 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         for precision in args.precision.split(","):
             step = ["--step", "clinnlp", str(notes_path), str(check_path), args.device, precision, str(args.batch_tokens), args.ner]
             rows[f"clinnlp_batch[{precision}]"] = _child(step)
-        if str(args.medspacy_venv):
+        if args.medspacy_venv:
             from clinnlp.bench.context_vs_medspacy import ensure_medspacy_venv
 
-            python = ensure_medspacy_venv(args.medspacy_venv)
+            python = ensure_medspacy_venv(Path(args.medspacy_venv))
             rules = tmp / "rules.jsonl"
             _lexicon_rules(rules)
             runner = Path(__file__).with_name("medspacy_batch_runner.py")
