@@ -99,7 +99,9 @@ def _peak_rss_mb() -> float:
 # -- one tool per process -------------------------------------------------------------
 
 
-def run_clinnlp(notes_path: Path, check_path: Path, device: str, precision: str, batch_tokens: int, ner: str) -> dict[str, Any]:
+def run_clinnlp(
+    notes_path: Path, check_path: Path, device: str, precision: str, batch_tokens: int, ner: str, workers: int = 1
+) -> dict[str, Any]:
     from clinnlp.batch.engine import EngineSettings
     from clinnlp.batch.run import BatchJob, run_batch
     from clinnlp.components.transformer_ner import _predictor
@@ -107,7 +109,8 @@ def run_clinnlp(notes_path: Path, check_path: Path, device: str, precision: str,
     settings = EngineSettings(ner=ner, device=device, precision=precision, batch_tokens=batch_tokens)
     nlp = settings.load()  # not timed: model loading
     with tempfile.TemporaryDirectory() as tmp, GpuSampler(device) as gpu:
-        summary = run_batch(BatchJob(inputs=[str(notes_path)], out=str(Path(tmp) / "out.jsonl"), settings=settings))
+        job = BatchJob(inputs=[str(notes_path)], out=str(Path(tmp) / "out.jsonl"), settings=settings, workers=workers)
+        summary = run_batch(job)
     result: dict[str, Any] = {"documents": summary.documents, "seconds": summary.seconds, "errors": summary.errors}
     result.update(gpu.report())
     mentions = summary.mentions
@@ -212,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="auto", help="clinnlp precision: auto, fp32, bf16, int8 (comma-separated to compare)")
     parser.add_argument("--batch-tokens", type=int, default=16384)
     parser.add_argument("--ner", default="transformer", help="clinnlp NER back-end (transformer: the model plus the rule components)")
+    parser.add_argument("--workers", type=int, default=1, help="clinnlp batch --workers (pipeline processes; on a GPU several keep it fed)")
     parser.add_argument("--hf-batch-size", type=int, default=1, help="the pipeline's batch_size (its default is 1)")
     parser.add_argument("--check-notes", type=int, default=50, help="size of the mention check set")
     parser.add_argument("--medspacy-venv", default=".venv-medspacy", help="medspaCy's venv (created if missing; '' skips medspaCy)")
@@ -221,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.step:  # a child process: one tool
         kind, notes_path, check_path, *rest = args.step
         if kind == "clinnlp":
-            device, precision, batch_tokens, ner = rest
-            result = run_clinnlp(Path(notes_path), Path(check_path), device, precision, int(batch_tokens), ner)
+            device, precision, batch_tokens, ner, workers = rest
+            result = run_clinnlp(Path(notes_path), Path(check_path), device, precision, int(batch_tokens), ner, int(workers))
         else:
             model_dir, device, batch_size = rest
             result = run_hf(Path(notes_path), Path(check_path), Path(model_dir), device, int(batch_size))
@@ -251,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         rows: dict[str, dict[str, Any]] = {}
         rows["hf_pipeline"] = _child(["--step", "hf", str(notes_path), str(check_path), str(model_dir), args.device, str(args.hf_batch_size)])
         for precision in args.precision.split(","):
-            step = ["--step", "clinnlp", str(notes_path), str(check_path), args.device, precision, str(args.batch_tokens), args.ner]
+            step = ["--step", "clinnlp", str(notes_path), str(check_path), args.device, precision, str(args.batch_tokens), args.ner, str(args.workers)]
             rows[f"clinnlp_batch[{precision}]"] = _child(step)
         if args.medspacy_venv:
             from clinnlp.bench.context_vs_medspacy import ensure_medspacy_venv
