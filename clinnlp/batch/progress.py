@@ -49,7 +49,8 @@ class BatchProgress:
         self.progress.stop()
 
     def start(self, total: int | None) -> None:
-        self.progress.update(self.task, total=total)
+        """Called once the model is loaded and the inputs are open: the rates start here."""
+        self.progress.reset(self.task, total=total, tokens=0)
 
     def advance(self, docs: int, tokens: int) -> None:
         self.tokens += tokens
@@ -67,6 +68,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for name, count in summary["mentions"].items():
         table.add_row(f"mentions: {name}", f"{count:,}")
     table.add_row("time", time.strftime("%H:%M:%S", time.gmtime(summary["seconds"])) + f" ({summary['seconds']:.1f} s)")
+    table.add_row("model loading", f"{summary['load_seconds']:.1f} s")
     table.add_row("documents/s", f"{summary['documents_per_second']:,.2f}")
     table.add_row("tokens/s", f"{summary['tokens_per_second']:,.0f}")
     table.add_row("peak memory", f"{summary['peak_rss_mb']:,.0f} MB")
