@@ -278,7 +278,7 @@ def test_a_document_that_breaks_the_pipeline_is_isolated() -> None:
         def __getattr__(self, name: str) -> object:
             return getattr(nlp, name)
 
-        def pipe(self, docs: object) -> object:
+        def pipe(self, docs: object, batch_size: int = 64) -> object:
             for doc in docs:  # type: ignore[attr-defined]
                 yield self(doc)
 

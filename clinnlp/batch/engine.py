@@ -14,6 +14,7 @@ a time) and reported; the others of its window are kept.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -122,12 +123,19 @@ def _make_doc(nlp: Any, doc: SourceDoc) -> Any:
     return spacy_doc
 
 
-def annotate(nlp: Any, docs: Sequence[SourceDoc], max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> list[Result]:
-    """Results for ``docs`` in their order; the pipeline sees them longest first."""
+def annotate(
+    nlp: Any, docs: Sequence[SourceDoc], max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES, batch_size: int = 64
+) -> list[Result]:
+    """Results for ``docs`` in their order; the pipeline sees them longest first.
+
+    ``batch_size`` documents at a time go through the components (spaCy's default, 1000,
+    would keep a whole window of parsed Docs alive at once and make peak memory follow it).
+    """
     results: list[Result | None] = [precheck(d, max_doc_bytes) for d in docs]
     todo = sorted((i for i, r in enumerate(results) if r is None), key=lambda i: -len(docs[i].text or ""))
     try:
-        for i, spacy_doc in zip(todo, nlp.pipe(_make_doc(nlp, docs[i]) for i in todo)):
+        pipeline = nlp.pipe((_make_doc(nlp, docs[i]) for i in todo), batch_size=batch_size)
+        for i, spacy_doc in zip(todo, pipeline):
             results[i] = Result(docs[i], record=spacy_doc._.clinnlp_record, tokens=len(spacy_doc))
     except (ConfigError, ResourceError):
         raise  # a missing model or a bad setting fails every document: stop, don't log each
@@ -170,7 +178,9 @@ def _worker_init(settings: dict[str, Any]) -> None:
 
 def _worker_run(docs: list[SourceDoc]) -> list[Result]:
     settings: EngineSettings = _WORKER["settings"]
-    return annotate(_WORKER["nlp"], docs, settings.max_doc_bytes)
+    results = annotate(_WORKER["nlp"], docs, settings.max_doc_bytes, settings.docs_per_batch)
+    gc.collect()
+    return results
 
 
 def run_windows(
@@ -181,7 +191,8 @@ def run_windows(
     if workers <= 1:
         nlp = settings.load()
         for batch in batches:
-            yield annotate(nlp, batch, settings.max_doc_bytes)
+            yield annotate(nlp, batch, settings.max_doc_bytes, settings.docs_per_batch)
+            gc.collect()  # parsed Docs hold reference cycles: free them per window, not per GC threshold
         return
     threads = settings.torch_threads or max(1, (os.cpu_count() or 1) // workers)
     payload = asdict(EngineSettings(**{**asdict(settings), "torch_threads": threads}))
