@@ -63,6 +63,7 @@ def batch(
     device: Annotated[str, typer.Option(help="auto (a GPU when torch sees one), cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with AVX-512 BF16, else fp32), fp32, bf16, or int8 (CPU: dynamic int8 Linear layers; costs about 1.5 F1 points).")] = "auto",
     batch_tokens: Annotated[int, typer.Option(help="Token budget of one forward pass (rows x longest window); larger is faster on CPU and GPU until memory runs out.", min=64)] = 16384,
+    window_docs: Annotated[int, typer.Option(help="Documents read ahead and sorted by length together (less padding; memory grows with it).", min=1)] = 256,
     workers: Annotated[int, typer.Option(help="Pipeline processes, each with its own model (1 = one process, with reading and writing overlapped in threads).", min=1)] = 1,
     max_doc_bytes: Annotated[int, typer.Option(help="Documents larger than this (UTF-8 bytes) go to the errors file.", min=1)] = 1_000_000,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first document that cannot be processed (records before it are kept).")] = False,
@@ -93,6 +94,7 @@ def batch(
         input_format=input_format,
         workers=workers,
         fail_fast=fail_fast,
+        window_docs=window_docs,
     )
     show = sys.stderr.isatty() if progress is None else progress
     console = Console(stderr=True)

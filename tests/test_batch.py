@@ -230,7 +230,8 @@ def test_cli_batch_from_stdin_and_help(runner: CliRunner, tmp_path: Path) -> Non
 
 def _batch_cmd(notes: Path, out: Path) -> list[str]:
     code = "from clinnlp.cli.main import run; run()"
-    return [sys.executable, "-c", code, "batch", str(notes), "--out", str(out), "--ner", "lexicon", "--device", "cpu", "--no-progress"]
+    return [sys.executable, "-c", code, "batch", str(notes), "--out", str(out), "--ner", "lexicon", "--device", "cpu",
+            "--no-progress", "--window-docs", "4"]  # fmt: skip
 
 
 def test_kill_minus_9_half_way_then_rerun_gives_every_record_once(tmp_path: Path) -> None:
@@ -243,13 +244,14 @@ def test_kill_minus_9_half_way_then_rerun_gives_every_record_once(tmp_path: Path
     proc = subprocess.Popen(_batch_cmd(notes, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and out.stat().st_size > 0:
+        if out.exists() and out.read_bytes().count(b"\n") >= 20:
             break
         time.sleep(0.01)
-    killed = proc.poll() is None
-    if killed:
-        os.kill(proc.pid, signal.SIGKILL)
+    assert proc.poll() is None, "the first run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    at_kill = out.read_bytes().count(b"\n")
+    assert 20 <= at_kill < 60
     subprocess.run(_batch_cmd(notes, out), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     report = check_output(notes, out)
     assert report["records"] == report["unique_ids"] == 60 and report["ids_match_inputs"], report

@@ -77,7 +77,7 @@ def _count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
-def run(notes_count: int, workdir: Path, ner: str = "lexicon") -> dict[str, Any]:
+def run(notes_count: int, workdir: Path, ner: str = "lexicon", window_docs: int = 256) -> dict[str, Any]:
     """The whole check; returns what it saw (and prints it)."""
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -86,6 +86,7 @@ def run(notes_count: int, workdir: Path, ner: str = "lexicon") -> dict[str, Any]
     command = [
         sys.executable, "-c", "from clinnlp.cli.main import run; run()",
         "batch", str(notes), "--out", str(out), "--ner", ner, "--device", "cpu", "--no-progress",
+        "--window-docs", str(window_docs),
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     started = time.perf_counter()
@@ -113,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notes", type=int, default=2000, help="how many notes (default 2000)")
     parser.add_argument("--workdir", type=Path, default=Path("out/batch-resume-check"))
     parser.add_argument("--ner", default="lexicon", help="NER back-end of the runs (default lexicon: fast)")
+    parser.add_argument("--window-docs", type=int, default=256, help="clinnlp batch --window-docs (small: records trickle out)")
     args = parser.parse_args(argv)
-    report = run(args.notes, args.workdir, args.ner)
+    report = run(args.notes, args.workdir, args.ner, args.window_docs)
     ok = report["records"] == report["unique_ids"] == args.notes and report["ids_match_inputs"]
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
