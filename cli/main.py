@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from clinnlp import __version__
+from clinnlp.cli import batch as _batch  # noqa: F401  registers the command
 from clinnlp.cli import corpus as _corpus  # noqa: F401  registers the command
 from clinnlp.cli import evaluate as _evaluate  # noqa: F401  registers the command
 from clinnlp.cli import extract as _extract  # noqa: F401  registers the command

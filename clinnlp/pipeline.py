@@ -76,6 +76,9 @@ def load(
     native_labels: bool = False,
     device: str = "cpu",
     linker: bool = True,
+    precision: str = "fp32",
+    batch_tokens: int | None = None,
+    batch_size: int = 16,
 ) -> Language:
     """Return the clinical pipeline, built once per option set and cached.
 
@@ -83,7 +86,8 @@ def load(
     abbreviation detector, the NER back-end(s) named by ``ner``, the entity linker (codes
     on every mention; ``linker=False`` leaves only the lexicon's own codes), assertion
     (ConText), medication attributes, finding values, and the record builder.
-    ``model``/``heads``/``native_labels``/``device`` configure the transformer NER.
+    ``model``/``heads``/``native_labels``/``device``/``precision``/``batch_tokens``/``batch_size``
+    configure the transformer NER.
     """
     check_options(ner, device)
     _register_factories()
@@ -96,7 +100,15 @@ def load(
     for factory in NER_BACKENDS[ner]:
         config: dict[str, Any] = {}
         if factory == "clinnlp_transformer_ner":
-            config = {"model": model, "heads": list(heads) if heads else None, "native_labels": native_labels, "device": device}
+            config = {
+                "model": model,
+                "heads": list(heads) if heads else None,
+                "native_labels": native_labels,
+                "device": device,
+                "precision": precision,
+                "batch_tokens": batch_tokens,
+                "batch_size": batch_size,
+            }
         nlp.add_pipe(factory, config=config)
     if linker:
         nlp.add_pipe("clinnlp_linker")

@@ -1,4 +1,9 @@
-"""Process several note inputs, keeping going past bad ones (what ``clinnlp extract`` wraps)."""
+"""Process several note inputs, keeping going past bad ones (what ``clinnlp extract`` wraps).
+
+The notes go through the batch engine (:func:`clinnlp.batch.engine.annotate`), one at a
+time so each is reported as soon as it is done: ``extract`` and ``batch`` share one code
+path from text to record.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from clinnlp.batch.engine import EngineSettings, annotate
+from clinnlp.batch.protocols import SourceDoc
 from clinnlp.errors import InputError
-from clinnlp.inputs import STDIN_NAME, Note, read_note, read_stream
-from clinnlp.pipeline import extract
+from clinnlp.inputs import MAX_NOTE_BYTES, STDIN_NAME, Note, read_note, read_stream
 from clinnlp.schema import Record
 
 
@@ -24,11 +30,17 @@ class Outcome:
 
 def extract_inputs(inputs: Sequence[str], *, ner: str = "hybrid", model: str | None = None) -> Iterator[Outcome]:
     """Yield one outcome per input path (``-`` reads standard input), in the order given."""
+    settings = EngineSettings(ner=ner, model=model, device="cpu", precision="fp32", batch_tokens=None, docs_per_batch=16)
+    nlp = None
     for name in inputs:
         try:
             note = read_stream(sys.stdin.buffer) if name == STDIN_NAME else read_note(name)
-            record = extract(note.text, doc_id=note.doc_id, ner=ner, model=model)
         except InputError as exc:
             yield Outcome(name=name, error=exc)
             continue
-        yield Outcome(name=name, note=note, record=record)
+        nlp = nlp or settings.load()
+        result = annotate(nlp, [SourceDoc(note.doc_id, note.text)], MAX_NOTE_BYTES)[0]
+        if result.record is None:
+            yield Outcome(name=name, error=InputError(f"{name}: {result.error}"))
+            continue
+        yield Outcome(name=name, note=note, record=result.record)

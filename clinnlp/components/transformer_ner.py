@@ -30,11 +30,11 @@ def label_rules() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
-def _predictor(model_path: str, device: str) -> Any:
-    """One loaded model per (folder, device) per process; loading costs seconds."""
+def _predictor(model_path: str, device: str, precision: str = "fp32", batch_tokens: int | None = None) -> Any:
+    """One loaded model per (folder, device, numeric mode) per process; loading costs seconds."""
     from clinnlp.ner.predict import NerPredictor
 
-    return NerPredictor(model_path, device=device)
+    return NerPredictor(model_path, device=device, precision=precision, batch_tokens=batch_tokens)
 
 
 class TransformerNER:
@@ -51,6 +51,8 @@ class TransformerNER:
         device: str,
         batch_size: int,
         min_score: float,
+        precision: str = "fp32",
+        batch_tokens: int | None = None,
     ) -> None:
         install_extensions()
         if not 0.0 <= min_score <= 1.0:
@@ -67,6 +69,8 @@ class TransformerNER:
         self.native_labels = native_labels
         self.device = device
         self.batch_size = batch_size
+        self.precision = precision
+        self.batch_tokens = batch_tokens
         self.model_id = self.info.name
         self.weights_sha256 = _adapter_sha(self.info.path)
 
@@ -84,7 +88,7 @@ class TransformerNER:
 
     def pipe(self, docs: Iterable[Doc], batch_size: int | None = None) -> Iterator[Doc]:
         """Tag documents in batches, so windows of many notes share forward passes."""
-        predictor = _predictor(str(self.info.path), self.device)
+        predictor = _predictor(str(self.info.path), self.device, self.precision, self.batch_tokens)
         for batch in minibatch(docs, size=batch_size or self.batch_size):
             texts = [doc.text for doc in batch]
             per_head = predictor.predict_heads(texts, self.heads)
@@ -149,6 +153,8 @@ def _adapter_sha(path: Path) -> str | None:
         "device": "cpu",
         "batch_size": 16,
         "min_score": 0.5,
+        "precision": "fp32",
+        "batch_tokens": None,
     },
 )
 def make_transformer_ner(
@@ -160,11 +166,15 @@ def make_transformer_ner(
     device: str,
     batch_size: int,
     min_score: float,
+    precision: str,
+    batch_tokens: int | None,
 ) -> TransformerNER:
     """spaCy factory: ``model`` is a packaged name, folder or hub id (None = the default model);
     ``heads`` picks heads in priority order (None = every head the label rules map);
     ``native_labels`` keeps the corpus types (for evaluation) instead of clinnlp labels;
-    mentions scoring under ``min_score`` (mean token probability) are dropped."""
+    mentions scoring under ``min_score`` (mean token probability) are dropped;
+    ``precision`` (fp32, bf16, int8) and ``batch_tokens`` (token budget per forward pass)
+    are the speed settings ``clinnlp batch`` exposes."""
     return TransformerNER(
         nlp,
         name,
@@ -174,6 +184,8 @@ def make_transformer_ner(
         device=device,
         batch_size=batch_size,
         min_score=min_score,
+        precision=precision,
+        batch_tokens=batch_tokens,
     )
 
 

@@ -80,11 +80,14 @@ def predict_heads(
     stride: int,
     batch_size: int = 32,
     device: torch.device | None = None,
+    batch_tokens: int | None = None,
 ) -> dict[str, list[list[PredictedSpan]]]:
     """Spans per head, per text; the encoder runs once per window for all heads.
 
     The caller sets train/eval mode; this only turns off autograd. On CUDA the forward
-    pass runs under bf16/fp16 autocast; the softmax is taken in float32.
+    pass runs under bf16/fp16 autocast; the softmax is always taken in float32. With ``batch_tokens``, a forward pass takes as many length-sorted
+    windows as fit ``rows x longest <= batch_tokens`` (at least one) instead of
+    ``batch_size``: short windows then share a pass, long ones do not blow the memory.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
@@ -104,8 +107,7 @@ def predict_heads(
         autocast = torch.autocast("cuda", dtype=dtype)
     lead = len(special.prefix)
     with torch.inference_mode(), autocast:
-        for at in range(0, len(order), batch_size):
-            chunk = order[at : at + batch_size]
+        for chunk in _chunks([len(windows[k].input_ids) for k in order], order, batch_size, batch_tokens):
             ids, mask = pad_batch([windows[k].input_ids for k in chunk], pad_id)
             hidden = core.encoder(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
             for head in heads:
@@ -130,6 +132,31 @@ def predict_heads(
     return results
 
 
+def _chunks(lengths: list[int], order: list[int], batch_size: int, batch_tokens: int | None) -> list[list[int]]:
+    """Split length-sorted (longest first) window indices into forward-pass batches."""
+    if batch_tokens is None:
+        return [order[at : at + batch_size] for at in range(0, len(order), batch_size)]
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for length, k in zip(lengths, order):
+        if current and (len(current) + 1) * max(width, length) > batch_tokens:
+            chunks.append(current)
+            current, width = [], 0
+        current.append(k)
+        width = max(width, length)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+#: Numeric modes of :class:`NerPredictor`: ``int8`` is dynamic int8 quantisation of the
+#: Linear layers (CPU only); ``bf16`` on CPU stores the weights in bf16 (casting once, where
+#: autocast would re-cast every weight on every forward pass: 2x slower at small batches);
+#: on GPUs every mode autocasts to bf16/fp16 anyway.
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
 class NerPredictor:
     """A saved model folder, loaded once, tagging batches of texts with one of its heads."""
 
@@ -141,14 +168,27 @@ class NerPredictor:
         batch_size: int = 32,
         base: str | None = None,
         check_base: bool = True,
+        batch_tokens: int | None = None,
+        precision: str = "fp32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.device = resolve_device(device)
+        if precision == "int8" and self.device.type != "cpu":
+            raise ConfigError("int8 precision is for CPU; on a GPU use bf16 (the default there)")
         self.model, self.tokenizer = MultiHeadTokenClassifier.load(model_dir, base=base, check_base=check_base)
         merge = getattr(self.model.encoder, "merge_and_unload", None)
         if merge is not None:  # fold LoRA into the base weights: same outputs, no adapter overhead
             self.model.encoder = merge()
         self.model.to(self.device).eval()
+        if precision == "int8":
+            from torch.ao.quantization import quantize_dynamic
+
+            self.model = quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif precision == "bf16" and self.device.type == "cpu":
+            self.model.to(torch.bfloat16)
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
 
     @property
     def heads(self) -> dict[str, Head]:
@@ -169,6 +209,7 @@ class NerPredictor:
             stride=self.model.config.stride,
             batch_size=self.batch_size,
             device=self.device,
+            batch_tokens=self.batch_tokens,
         )
 
     def predict(self, texts: list[str], head: str) -> list[list[PredictedSpan]]:
@@ -177,13 +218,4 @@ class NerPredictor:
         heads = self.heads
         if head not in heads:
             raise ConfigError(f"model has no head {head!r}; heads: {', '.join(heads)}")
-        return predict_documents(
-            self.model,
-            self.tokenizer,
-            texts,
-            heads[head],
-            max_length=self.model.config.max_length,
-            stride=self.model.config.stride,
-            batch_size=self.batch_size,
-            device=self.device,
-        )
+        return self.predict_heads(texts, [head])[head]

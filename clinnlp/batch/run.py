@@ -1,0 +1,279 @@
+"""``clinnlp batch`` as a library call: sources -> engine -> sink, resumable and observed.
+
+Resume: the ids already in the output (and in the errors file) are skipped, so running the
+same command again continues where a killed run stopped, without duplicates. An id seen
+twice in the input is an error for its second occurrence. The three stages (read, annotate,
+write) run in their own threads joined by small bounded queues, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import resource
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clinnlp.batch.engine import DEFAULT_WINDOW_DOCS, EngineSettings, Result, check_settings, run_windows, windows
+from clinnlp.batch.protocols import RecordSink, SourceDoc, SourceOptions
+from clinnlp.batch.registry import open_sink, open_source, side_paths
+from clinnlp.batch.sinks import AppendLog
+from clinnlp.errors import ClinnlpError, InputError
+from clinnlp.schema import Record
+
+
+class BatchAborted(ClinnlpError, RuntimeError):
+    """``--fail-fast`` met a bad document; everything before it was written."""
+
+
+@dataclass
+class BatchSummary:
+    """What a run did; written as ``OUTPUT.summary.json`` and printed at the end.
+
+    ``seconds`` (and so the rates) counts processing, after the model is loaded
+    (``load_seconds``); with ``--workers`` > 1 the workers' loading is inside ``seconds``.
+    """
+
+    output: str
+    documents: int = 0
+    skipped_done: int = 0
+    errors: int = 0
+    tokens: int = 0
+    mentions: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    load_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    engine: str = "local"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.documents / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "documents": self.documents,
+            "skipped_already_done": self.skipped_done,
+            "errors": self.errors,
+            "tokens": self.tokens,
+            "mentions": dict(sorted(self.mentions.items())),
+            "seconds": round(self.seconds, 3),
+            "load_seconds": round(self.load_seconds, 3),
+            "documents_per_second": round(self.docs_per_second, 3),
+            "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else 0.0,
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "engine": self.engine,
+            "settings": self.settings,
+        }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children, in MB (Linux: KB units)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return max(own, children) / scale
+
+
+def count_mentions(record: Record, into: Counter[str]) -> None:
+    into["diagnoses"] += len(record.diagnoses)
+    into["medications"] += len(record.medications)
+    into["findings"] += len(record.findings)
+    for finding in record.findings:
+        into[f"findings.{finding.kind}"] += 1
+
+
+def _threaded(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead; errors re-raise here."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001  handed to the consumer thread
+            box.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="clinnlp-batch-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+class _Writer:
+    """Writes results on a background thread, in the order they are handed over."""
+
+    def __init__(self, sink: RecordSink, errors: AppendLog, summary: BatchSummary, fail_fast: bool) -> None:
+        self.sink, self.errors, self.summary, self.fail_fast = sink, errors, summary, fail_fast
+        self.mentions: Counter[str] = Counter()
+        self.box: queue.Queue[list[Result] | None] = queue.Queue(maxsize=2)
+        self.failure: BaseException | None = None
+        self.aborted: str | None = None
+        self.thread = threading.Thread(target=self._loop, name="clinnlp-batch-writer", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            results = self.box.get()
+            if results is None:
+                return
+            if self.failure is not None or self.aborted is not None:
+                continue
+            try:
+                self._write(results)
+            except BaseException as exc:  # noqa: BLE001  re-raised by the main thread
+                self.failure = exc
+
+    def _write(self, results: list[Result]) -> None:
+        for result in results:
+            if result.record is not None:
+                self.sink.write(result.record, result.doc)
+                count_mentions(result.record, self.mentions)
+                self.summary.documents += 1
+                self.summary.tokens += result.tokens
+            else:
+                line = {"doc_id": result.doc.doc_id, "reason": result.error}
+                self.errors.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+                self.summary.errors += 1
+                if self.fail_fast:
+                    self.aborted = f"{result.doc.doc_id}: {result.error} (--fail-fast)"
+                    return
+
+    def put(self, results: list[Result]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.box.put(results)
+
+    def finish(self) -> None:
+        self.box.put(None)
+        self.thread.join()
+        if self.failure is not None:
+            raise self.failure
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One ``clinnlp batch`` invocation."""
+
+    inputs: Sequence[str]
+    out: str
+    settings: EngineSettings = EngineSettings()
+    options: SourceOptions = SourceOptions()
+    input_format: str | None = None
+    workers: int = 1
+    fail_fast: bool = False
+    window_docs: int = DEFAULT_WINDOW_DOCS
+
+
+def _pending(
+    job: BatchJob, skip: set[str], summary: BatchSummary, on_total: Callable[[int | None], None]
+) -> Iterator[SourceDoc]:
+    """The input documents still to do, across all inputs, duplicates turned into errors."""
+    sources = [open_source(name, job.input_format, job.options) for name in job.inputs]
+    total: int | None = 0
+    for source in sources:
+        try:
+            total = None if total is None else total + len(source)
+        except TypeError:
+            total = None
+    on_total(None if total is None else max(0, total - len(skip)))
+    seen: set[str] = set()
+    for source in sources:
+        for doc in source:
+            if doc.doc_id in skip:
+                summary.skipped_done += 1
+                continue
+            if doc.doc_id in seen:
+                yield SourceDoc(doc.doc_id, None, {}, "duplicate doc id: an earlier input document has the same id")
+                continue
+            seen.add(doc.doc_id)
+            yield doc
+
+
+def run_batch(job: BatchJob, *, progress: Any | None = None) -> BatchSummary:
+    """Run a batch job to completion (or to the first bad document with ``fail_fast``).
+
+    ``progress`` is an object with ``start(total)`` and ``advance(docs, tokens)`` (see
+    :mod:`clinnlp.batch.progress`), or None for a silent run.
+    """
+    check_settings(job.settings)
+    if job.workers < 1:
+        raise InputError(f"--workers must be at least 1, not {job.workers}")
+    if "-" in job.inputs and len(job.inputs) > 1:
+        raise InputError("'-' (standard input) must be the only INPUT")
+    sink = open_sink(job.out)
+    errors_path, summary_path = side_paths(job.out)
+    errors = AppendLog(errors_path)
+    summary = BatchSummary(output=job.out, settings=_settings_dict(job))
+    loading = time.perf_counter()
+    if job.workers == 1:
+        job.settings.load()  # cached: the rates below are for processing, not model loading
+    summary.load_seconds = time.perf_counter() - loading
+    started = time.perf_counter()
+    try:
+        skip = sink.done_ids() | errors.ids()
+        docs = _pending(job, skip, summary, progress.start if progress else (lambda _: None))
+        writer = _Writer(sink, errors, summary, job.fail_fast)
+        try:
+            for results in run_windows(job.settings, _threaded(windows(docs, job.window_docs)), job.workers):
+                writer.put(results)
+                if progress is not None:
+                    progress.advance(len(results), sum(r.tokens for r in results))
+                if writer.aborted:
+                    break
+        finally:
+            writer.finish()
+        summary.mentions = dict(writer.mentions)
+    finally:
+        sink.close()
+        errors.close()
+        summary.seconds = time.perf_counter() - started
+        summary.peak_rss_mb = peak_rss_mb()
+    _write_summary(summary_path, summary)
+    if writer.aborted:
+        raise BatchAborted(writer.aborted)
+    return summary
+
+
+def _settings_dict(job: BatchJob) -> dict[str, Any]:
+    s = job.settings
+    return {
+        "ner": s.ner,
+        "model": s.model,
+        "device": s.device,
+        "precision": s.precision,
+        "batch_tokens": s.batch_tokens,
+        "workers": job.workers,
+        "max_doc_bytes": s.max_doc_bytes,
+    }
+
+
+def _write_summary(path: Path, summary: BatchSummary) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
