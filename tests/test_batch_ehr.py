@@ -11,6 +11,8 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
@@ -22,6 +24,12 @@ NOTES = {
     "b.txt": "PMH: CHF, HTN. Meds: furosemide 40 mg PO daily. Denies chest pain.",
     "c.txt": "Sepsis from community-acquired pneumonia. Started ceftriaxone 1 g IV daily.",
 }
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database output puts its errors/summary files in the current folder: keep them in tmp."""
+    monkeypatch.chdir(tmp_path)
 
 
 def _folder(tmp_path: Path) -> Path:

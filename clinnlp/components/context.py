@@ -40,7 +40,8 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from clinnlp.components.sections import read_rules_json, section_at
+from clinnlp.components.sections import section_at
+from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ConfigError, ResourceError
 from clinnlp.extensions import install_extensions
 

@@ -26,7 +26,7 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from clinnlp.components.sections import read_rules_json
+from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ResourceError
 from clinnlp.extensions import FINDING, install_extensions
 

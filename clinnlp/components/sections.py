@@ -25,19 +25,18 @@ from text when the section component did not run.
 
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
 from typing import Any
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from clinnlp.errors import ResourceError
+from clinnlp.rule_files import read_rules_json
 from clinnlp.extensions import install_extensions
 from clinnlp.schema import Section
 
@@ -88,17 +87,6 @@ def normalize_heading(text: str) -> str:
     text = text.lower().replace("-", " ").replace("_", " ")
     text = re.sub(r"\s*([/&])\s*", r"\1", text)
     return " ".join(text.split())
-
-
-def read_rules_json(name: str) -> dict[str, Any]:
-    """Read one packaged rules file (clinnlp/rules/NAME), turning any failure into a ResourceError."""
-    try:
-        data = json.loads(files("clinnlp").joinpath("rules", name).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ResourceError(f"cannot read rules file clinnlp/rules/{name}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ResourceError(f"rules file clinnlp/rules/{name} must hold a JSON object")
-    return data
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, minibatch
 
-from clinnlp.components.sections import HEADING_SPANS_KEY, read_rules_json
+from clinnlp.components.sections import HEADING_SPANS_KEY
+from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ConfigError
 from clinnlp.extensions import FINDING, install_extensions
 from clinnlp.model_registry import resolve_model

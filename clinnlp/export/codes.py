@@ -5,35 +5,19 @@ The table is data (``clinnlp/rules/code_systems.json``) so a site can add a syst
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from importlib.resources import files
 from typing import Any
 
 from clinnlp.errors import ResourceError
+from clinnlp.rule_files import read_rules_json
 
 RULES_FILE = "code_systems.json"
 UNKNOWN_SYSTEM_PREFIX = "urn:clinnlp:codesystem:"
 
 
-def read_export_rules(name: str) -> dict[str, Any]:
-    """Read one packaged rules file used by the exports.
-
-    Hand-written rather than reusing ``clinnlp.components.sections.read_rules_json`` because
-    that module imports spaCy, and the exports (database sink, OMOP source) must not.
-    """
-    try:
-        data = json.loads(files("clinnlp").joinpath("rules", name).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ResourceError(f"cannot read rules file clinnlp/rules/{name}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ResourceError(f"rules file clinnlp/rules/{name} must hold a JSON object")
-    return data
-
-
 @lru_cache(maxsize=1)
 def _systems() -> dict[str, dict[str, Any]]:
-    systems = read_export_rules(RULES_FILE).get("systems")
+    systems = read_rules_json(RULES_FILE).get("systems")
     if not isinstance(systems, dict):
         raise ResourceError(f"clinnlp/rules/{RULES_FILE} must hold a 'systems' object")
     return systems

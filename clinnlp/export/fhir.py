@@ -44,7 +44,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from clinnlp.export.codes import fhir_system, read_export_rules
+from clinnlp.export.codes import fhir_system
+from clinnlp.rule_files import read_rules_json
 from clinnlp.schema import (
     Code,
     Diagnosis,
@@ -84,7 +85,7 @@ _COMPARATOR = re.compile(r"^\s*(<=|>=|<|>|≤|≥)")
 
 @lru_cache(maxsize=1)
 def _rules() -> dict[str, Any]:
-    return read_export_rules(RULES_FILE)
+    return read_rules_json(RULES_FILE)
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from clinnlp.components.sections import read_rules_json
+from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ResourceError
 
 RULES_FILE = "medication_attributes.json"
