@@ -36,7 +36,7 @@ DEFAULT_TYPES = ("Disease_disorder", "Sign_symptom")
 
 #: The ``assert_spans`` aliases under which resolved findings are historical only (not the
 #: default: the rules file makes them negated and historical, as MACCROBAT does).
-RESOLVED_AS_HISTORICAL: dict[str, list[str]] = {"resolved": ["historical"]}
+RESOLVED_AS_HISTORICAL: dict[str, list[str]] = {"resolved": ["historical", "resolved"]}
 
 NEGATED_VALUES = frozenset({"NEG"})
 UNCERTAIN_VALUES = frozenset({"UNCERTAIN", "MAYBE_POS", "MAYBE_NEG"})

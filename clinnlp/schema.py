@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 FindingKind = Literal["symptom", "sign", "lab", "vital", "other"]
 MedicationStatus = Literal[
@@ -58,6 +58,10 @@ class Assertion(_Model):
     historical: bool = False
     hypothetical: bool = False
     family: bool = False
+    resolved: bool = Field(
+        default=False,
+        description="was present and is over (resolved, cleared...); such a mention is negated and historical too",
+    )
 
 
 class Quantity(_Model):

@@ -91,6 +91,15 @@ def test_negated_diagnosis_is_a_refuted_condition(note_bundle: dict[str, Any]) -
     assert {"url": "negated", "valueBoolean": True} in condition["extension"][1]["extension"]
 
 
+def test_resolved_diagnosis_is_a_resolved_condition_not_refuted() -> None:
+    text = "Her pneumonia resolved after antibiotics."
+    bundle = record_to_bundle(extract(text, doc_id="r1", ner="lexicon"), text=text)
+    condition = _by_text(bundle, "Condition", "pneumonia")
+    assert condition["verificationStatus"]["coding"][0]["code"] == "confirmed"
+    assert condition["clinicalStatus"]["coding"][0]["code"] == "resolved"
+    Bundle.model_validate(bundle)
+
+
 def test_uncertain_historical_and_family_mappings(note_bundle: dict[str, Any]) -> None:
     pe = _by_text(note_bundle, "Condition", "pulmonary embolism")
     assert pe["verificationStatus"]["coding"][0]["code"] == "provisional"

@@ -16,9 +16,10 @@ A ConText-style algorithm (Harkema et al. 2009) whose cue phrases are data in
 * every mention inside a section listed under ``sections`` gets that section's
   attributes (``family_history`` -> family, ``past_medical_history`` -> historical).
 
-Decision: ``resolved``/``cleared``/``resolution of`` mark a mention *negated and
-historical*: it is not present now (the issue lists "resolved" among the negations, and
-MACCROBAT annotates it NEG), and ``historical`` keeps it apart from one that never was.
+Decision: ``resolved``/``cleared``/``resolution of`` mark a mention *negated, historical
+and resolved*: it is not present now (the issue lists "resolved" among the negations, and
+MACCROBAT annotates it NEG), and ``resolved`` keeps it apart from one that never was (FHIR
+exports it as a confirmed Condition with clinicalStatus resolved, not a refuted one).
 The ``clinnlp_context`` ``aliases`` config can make it historical only.
 
 A cue listed under ``term_internal`` that opens a mention is part of the term
@@ -48,7 +49,7 @@ from clinnlp.extensions import install_extensions
 RULES_FILE = "context.json"
 
 #: The assertion attributes, in the order of :class:`clinnlp.schema.Assertion`.
-ATTRIBUTES = ("negated", "uncertain", "historical", "hypothetical", "family")
+ATTRIBUTES = ("negated", "uncertain", "historical", "hypothetical", "family", "resolved")
 CUE_DIRECTIONS = ("forward", "backward", "bidirectional")
 DIRECTIONS = (*CUE_DIRECTIONS, "pseudo", "terminate")
 

@@ -11,6 +11,7 @@ Mapping choices (the README's "FHIR and OMOP outputs" section says the same):
 
 - diagnosis: ``Condition``; negated -> ``verificationStatus: refuted`` (no clinicalStatus),
   uncertain -> ``provisional``, hypothetical -> ``unconfirmed``, otherwise ``confirmed``;
+  resolved ("pneumonia resolved") -> ``confirmed`` with ``clinicalStatus: resolved``;
   ``clinicalStatus: active`` only when current and asserted: a historical mention ("history
   of MI") gets none, because the note does not say whether it is still active.
 - family mention (diagnosis or finding): ``FamilyMemberHistory`` about the relative named in
@@ -209,9 +210,11 @@ class _BundleBuilder:
     def condition(self, index: int, dx: Diagnosis) -> dict[str, Any]:
         a = dx.assertion
         resource = self._base("Condition", "diagnosis", index, dx)
-        if not (a.negated or a.hypothetical or a.historical):
+        if a.resolved:  # it was there and is over: not refuted
+            resource["clinicalStatus"] = _concept(CONDITION_CLINICAL, "resolved", "Resolved")
+        elif not (a.negated or a.hypothetical or a.historical):
             resource["clinicalStatus"] = _concept(CONDITION_CLINICAL, "active", "Active")
-        if a.negated:
+        if a.negated and not a.resolved:
             status = ("refuted", "Refuted")
         elif a.uncertain:
             status = ("provisional", "Provisional")
@@ -223,7 +226,7 @@ class _BundleBuilder:
         resource["code"] = codeable_concept(dx.codes, dx.text)
         resource["subject"] = self.subject
         resource["evidence"] = [{"detail": [self.doc_ref]}]
-        if a.historical:
+        if a.historical and not a.resolved:
             resource["note"] = [{"text": "Mentioned as history; the note does not say whether it is still active."}]
         return resource
 

@@ -148,6 +148,7 @@ def _modifiers(kind: str, mention: Mention, code: Code | None) -> str:
         ("uncertain", a.uncertain),
         ("historical", a.historical),
         ("hypothetical", a.hypothetical),
+        ("resolved", a.resolved),
         ("subject", "family" if a.family else "patient"),
     ]
     if mention.section:
