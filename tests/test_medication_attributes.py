@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from spacy.language import Language
 import clinnlp
 from clinnlp.attribute_eval import evaluate_attributes, map_spans
 from clinnlp.components.medication_attributes import MedicationAttributes
-from clinnlp.medications.finder import find_attribute_spans
+from clinnlp.medications.finder import find_attribute_spans, find_attributes
 from clinnlp.readers.types import GoldDocument, GoldSpan
 
 
@@ -238,3 +239,30 @@ def test_evaluate_attributes(nlp: Language) -> None:
     assert result["strict"]["by_type"]["Dosage"]["f1"] == 1.0
     assert result["strict"]["by_type"]["Route"]["f1"] == 1.0
     assert result["strict"]["by_type"]["Duration"]["f1"] == 1.0
+
+
+def _frequency_table() -> list[tuple[str, float | None, bool]]:
+    """The rows of tests/data/frequencies.tsv: text, per_day ('-' = none), as_needed."""
+    rows = []
+    for line in (Path(__file__).parent / "data" / "frequencies.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            text, per_day, as_needed = line.split("\t")
+            rows.append((text, None if per_day == "-" else float(per_day), as_needed == "true"))
+    return rows
+
+
+FREQUENCY_TABLE = _frequency_table()
+
+
+def test_frequency_table_is_large_enough() -> None:
+    assert len(FREQUENCY_TABLE) >= 60
+    assert len({text for text, _, _ in FREQUENCY_TABLE}) == len(FREQUENCY_TABLE)
+
+
+@pytest.mark.parametrize(("freq_text", "per_day", "as_needed"), FREQUENCY_TABLE)
+def test_frequency_table(freq_text: str, per_day: float | None, as_needed: bool) -> None:
+    """Each real-world frequency string, in a prescription line, normalises as the table says."""
+    found = [a for a in find_attributes(f"Metoprolol 25 mg PO {freq_text} for hypertension.") if a.type == "Frequency"]
+    assert [a.data["text"] for a in found] == [freq_text]
+    assert found[0].data["as_needed"] is as_needed
+    assert found[0].data["per_day"] == (None if per_day is None else pytest.approx(per_day, abs=1e-3))
