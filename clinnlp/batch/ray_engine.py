@@ -12,16 +12,13 @@ Ray is optional: ``pip install 'clinnlp[ray]'``.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from clinnlp.batch.engine import EngineSettings, Result, annotate, check_settings
+from clinnlp.batch.engine import EngineSettings, Result, annotate, check_settings, windows
 from clinnlp.batch.protocols import SourceDoc
-from clinnlp.batch.registry import open_sink, side_paths
-from clinnlp.batch.run import BatchAborted, BatchJob, BatchSummary, _pending, _settings_dict, _write_summary, _Writer, peak_rss_mb
-from clinnlp.batch.sinks import AppendLog
+from clinnlp.batch.registry import open_sink
+from clinnlp.batch.run import BatchJob, BatchSummary, _pending, _settings_dict, _Writer, drive
 from clinnlp.errors import ConfigError
 from clinnlp.schema import Record
 
@@ -48,17 +45,6 @@ class RecordActor:
             "error": [r.error for r in results],
             "tokens": [r.tokens for r in results],
         }
-
-
-def _chunks(docs: Iterator[SourceDoc], size: int) -> Iterator[list[SourceDoc]]:
-    chunk: list[SourceDoc] = []
-    for doc in docs:
-        chunk.append(doc)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _ray() -> Any:
@@ -92,15 +78,10 @@ def _run(ray: Any, job: BatchJob, actors: int | None) -> BatchSummary:
     settings = EngineSettings(**{**asdict(job.settings), "device": "cuda" if use_gpu else "cpu", "torch_threads": 1 if not use_gpu else None})
     pool = actors or (gpus if use_gpu else max(1, int(resources.get("CPU", 1))))
     sink = open_sink(job.out)
-    errors_path, summary_path = side_paths(job.out)
-    errors = AppendLog(errors_path)
     summary = BatchSummary(output=job.out, engine=f"ray ({pool} actors{', GPU' if use_gpu else ''})", settings=_settings_dict(job))
-    started = time.perf_counter()
-    writer: _Writer | None = None
-    try:
-        skip = sink.done_ids() | errors.ids()
-        writer = _Writer(sink, errors, summary, job.fail_fast)
-        for chunk in _chunks(_pending(job, skip, summary, lambda _: None), CHUNK_DOCS):
+
+    def feed(writer: _Writer, skip: set[str]) -> None:
+        for chunk in windows(_pending(job, skip, summary, lambda _: None), CHUNK_DOCS):
             rows = [{"seq": i, "doc_id": d.doc_id, "text": d.text if d.error is None else None} for i, d in enumerate(chunk)]
             dataset = ray.data.from_items(rows).map_batches(
                 RecordActor,
@@ -123,17 +104,7 @@ def _run(ray: Any, job: BatchJob, actors: int | None) -> BatchSummary:
             writer.put(results)
             if writer.aborted:
                 break
-        writer.finish()
-        summary.mentions = dict(writer.mentions)
-    finally:
-        sink.close()
-        errors.close()
-        summary.seconds = time.perf_counter() - started
-        summary.peak_rss_mb = peak_rss_mb()
-    _write_summary(summary_path, summary)
-    if writer is not None and writer.aborted:
-        raise BatchAborted(writer.aborted)
-    return summary
 
+    return drive(job, sink, summary, feed)
 
 __all__ = ["RecordActor", "run_batch_ray"]

@@ -215,6 +215,36 @@ def _pending(
             yield doc
 
 
+def drive(job: BatchJob, sink: RecordSink, summary: BatchSummary,
+          feed: Callable[[_Writer, set[str]], None]) -> BatchSummary:
+    """The run around an engine: resume set, ordered writer, errors log, summary file.
+
+    ``feed(writer, skip)`` runs the documents whose ids are not in ``skip`` and puts their
+    results to ``writer``; both engines (local and Ray) share everything else here, so a
+    run's files, resume and summary are the same whichever engine produced them.
+    """
+    errors_path, summary_path = side_paths(job.out)
+    errors = AppendLog(errors_path)
+    started = time.perf_counter()
+    writer: _Writer | None = None
+    try:
+        writer = _Writer(sink, errors, summary, job.fail_fast)
+        try:
+            feed(writer, sink.done_ids() | errors.ids())
+        finally:
+            writer.finish()
+        summary.mentions = dict(writer.mentions)
+    finally:
+        sink.close()
+        errors.close()
+        summary.seconds = time.perf_counter() - started
+        summary.peak_rss_mb = peak_rss_mb()
+    _write_summary(summary_path, summary)
+    if writer is not None and writer.aborted:
+        raise BatchAborted(writer.aborted)
+    return summary
+
+
 def run_batch(job: BatchJob, *, progress: Any | None = None) -> BatchSummary:
     """Run a batch job to completion (or to the first bad document with ``fail_fast``).
 
@@ -226,38 +256,23 @@ def run_batch(job: BatchJob, *, progress: Any | None = None) -> BatchSummary:
         raise InputError(f"--workers must be at least 1, not {job.workers}")
     if "-" in job.inputs and len(job.inputs) > 1:
         raise InputError("'-' (standard input) must be the only INPUT")
-    sink = open_sink(job.out)
-    errors_path, summary_path = side_paths(job.out)
-    errors = AppendLog(errors_path)
+    sink = open_sink(job.out)  # before the model loads, so a bad --out fails at once
     summary = BatchSummary(output=job.out, settings=_settings_dict(job))
     loading = time.perf_counter()
     if job.workers == 1:
         job.settings.load()  # cached: the rates below are for processing, not model loading
     summary.load_seconds = time.perf_counter() - loading
-    started = time.perf_counter()
-    try:
-        skip = sink.done_ids() | errors.ids()
+
+    def feed(writer: _Writer, skip: set[str]) -> None:
         docs = _pending(job, skip, summary, progress.start if progress else (lambda _: None))
-        writer = _Writer(sink, errors, summary, job.fail_fast)
-        try:
-            for results in run_windows(job.settings, _threaded(windows(docs, job.window_docs)), job.workers):
-                writer.put(results)
-                if progress is not None:
-                    progress.advance(len(results), sum(r.tokens for r in results))
-                if writer.aborted:
-                    break
-        finally:
-            writer.finish()
-        summary.mentions = dict(writer.mentions)
-    finally:
-        sink.close()
-        errors.close()
-        summary.seconds = time.perf_counter() - started
-        summary.peak_rss_mb = peak_rss_mb()
-    _write_summary(summary_path, summary)
-    if writer.aborted:
-        raise BatchAborted(writer.aborted)
-    return summary
+        for results in run_windows(job.settings, _threaded(windows(docs, job.window_docs)), job.workers):
+            writer.put(results)
+            if progress is not None:
+                progress.advance(len(results), sum(r.tokens for r in results))
+            if writer.aborted:
+                break
+
+    return drive(job, sink, summary, feed)
 
 
 def _settings_dict(job: BatchJob) -> dict[str, Any]:
