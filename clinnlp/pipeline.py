@@ -87,7 +87,7 @@ def load(
     on every mention; ``linker=False`` leaves only the lexicon's own codes), assertion
     (ConText), medication attributes, finding values, and the record builder.
     ``model``/``heads``/``native_labels``/``device``/``precision``/``batch_tokens``/``batch_size``
-    configure the transformer NER.
+    configure the transformer NER; ``precision`` also sets the linker's term encoder.
     """
     check_options(ner, device)
     _register_factories()
@@ -111,7 +111,9 @@ def load(
             }
         nlp.add_pipe(factory, config=config)
     if linker:
-        nlp.add_pipe("clinnlp_linker")
+        # the linker's term encoder runs in the NER's numeric mode (int8 is CPU-only; the
+        # term encoder always runs on CPU)
+        nlp.add_pipe("clinnlp_linker", config={"precision": precision if ner != "lexicon" else "fp32"})
     for factory in CONTEXT_COMPONENTS:
         nlp.add_pipe(factory)
     nlp.add_pipe("clinnlp_record")

@@ -280,3 +280,21 @@ def test_score_assertions_hand_made() -> None:
     assert scores["uncertain"]["f1"] == pytest.approx(2 / 3)
     assert scores["uncertain"]["support"] == 1
     assert scores["family"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "tp": 0, "fp": 0, "fn": 0}
+
+
+def test_trie_pattern_matches_like_the_flat_longest_first_alternation() -> None:
+    """The compiled trie is a speed-up only: on text made of every cue phrase (pieces of
+    phrases glued and split in odd ways too) it finds the same matches as the plain
+    alternation of all phrases, longest first."""
+    import re
+
+    from clinnlp.components.context import _phrase_regex
+
+    rules = load_rules()
+    ordered = sorted(rules.by_phrase, key=lambda p: (-len(p), p))
+    flat = re.compile("|".join(_phrase_regex(p) for p in ordered), re.IGNORECASE)
+    phrases = list(rules.by_phrase)
+    pieces = [" ".join(phrases), "\n".join(p.upper() for p in phrases), "-".join(phrases), "".join(phrases)]
+    pieces.append("  ".join(p[: max(1, len(p) - 2)] for p in phrases))
+    for text in pieces:
+        assert [m.span() for m in rules.pattern.finditer(text)] == [m.span() for m in flat.finditer(text)]

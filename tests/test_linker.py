@@ -223,3 +223,19 @@ def test_prefetch_embeds_once_and_changes_nothing() -> None:
     assert encoder.calls == 1
     assert [batched.link(t, label, lf) for t, label, lf in mentions] == expected
     assert encoder.calls == 1  # every fuzzy candidate was already embedded
+
+
+def test_term_encoder_batches_by_length_and_bf16_stays_close() -> None:
+    """Length-sorted batches give each text the vector it gets alone; bf16 (the batch
+    engine's CPU mode) moves vectors too little to change a ranking."""
+    from clinnlp.linking.embeddings import BATCH_SIZE, TermEncoder
+
+    texts = [f"{'chronic ' * (i % 7)}kidney disease {i}" for i in range(BATCH_SIZE + 5)]
+    texts.append("congestive heart failure with reduced ejection fraction of the left ventricle")
+    together = TermEncoder().encode(texts)
+    alone = np.stack([TermEncoder().encode([t])[0] for t in (texts[0], texts[-1])])
+    assert np.allclose(together[[0, -1]], alone, atol=1e-4)
+    half = TermEncoder(precision="bf16").encode(texts)
+    assert float(np.min(np.sum(half * together, axis=1))) > 0.99
+    with pytest.raises(ConfigError):
+        TermEncoder(precision="fp8")

@@ -151,3 +151,38 @@ def test_evaluate_assertion_block_with_gold_spans(runner: CliRunner, tmp_path: P
     negated = metrics["assertion"]["negated"]
     assert set(negated) == {"precision", "recall", "f1", "support"}
     assert negated["support"] == 1 and negated["f1"] == 1.0
+
+
+def test_int8_keeps_feed_forward_outputs_in_float_and_stays_close_to_fp32() -> None:
+    """int8 quantises every Linear but each FFN output projection (its input has the outlier
+    features one int8 scale cannot hold), and a tiny BERT's output barely moves."""
+    import copy
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from clinnlp.ner.precision import apply_precision, int8_layers
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    model = BertModel(config).eval()
+    names = int8_layers(model)
+    assert "encoder.layer.0.attention.output.dense" in names and "encoder.layer.1.intermediate.dense" in names
+    assert not any(n.endswith("layer.0.output.dense") or n.endswith("layer.1.output.dense") for n in names)
+    ids = torch.randint(0, 50, (2, 12))
+    with torch.inference_mode():
+        expected = model(input_ids=ids).last_hidden_state
+        quantised = apply_precision(copy.deepcopy(model), "int8")
+        got = quantised(input_ids=ids).last_hidden_state
+    assert isinstance(quantised.encoder.layer[0].output.dense, torch.nn.Linear)
+    assert not isinstance(quantised.encoder.layer[0].intermediate.dense, torch.nn.Linear)
+    assert torch.nn.functional.cosine_similarity(expected.flatten(), got.flatten(), dim=0) > 0.99
+
+
+@pytest.mark.parametrize(("precision", "device"), [("fp16", "cpu"), ("int8", "cuda")])
+def test_precision_outside_the_allowed_set_is_a_config_error(precision: str, device: str) -> None:
+    from clinnlp.errors import ConfigError
+    from clinnlp.ner.precision import check_precision
+
+    with pytest.raises(ConfigError, match="precision"):
+        check_precision(precision, device)

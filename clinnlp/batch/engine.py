@@ -53,7 +53,10 @@ class EngineSettings:
         CPUs with AVX-512 BF16 (oneDNN's check) bf16 weights are about 2x faster for 0.07 F1
         points (BC5CDR dev, 200 abstracts: 79.10 fp32, 79.03 bf16; ``python -m
         clinnlp.bench.precision_f1``).
-        int8 is never chosen automatically: it cost 1.5 F1 points there.
+        int8 (per-channel, FFN outputs in float) costs only 0.03 points there (79.07), but
+        on 2 cores it is no faster than bf16 (the float FFN outputs, attention and GELU
+        remain), so ``auto`` does not choose it; ``--precision int8`` is there for CPUs
+        without bf16.
         """
         if self.precision != "auto" or self.ner == "lexicon":
             return "fp32" if self.precision == "auto" else self.precision
@@ -93,7 +96,7 @@ class Result:
 
 def check_settings(settings: EngineSettings) -> None:
     """Raise :class:`ConfigError` for a setting outside what is allowed."""
-    from clinnlp.ner.predict import PRECISIONS
+    from clinnlp.ner.precision import PRECISIONS
     from clinnlp.pipeline import check_options
 
     check_options(settings.ner, settings.device)

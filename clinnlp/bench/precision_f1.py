@@ -14,7 +14,8 @@ import argparse
 import time
 
 from clinnlp.model_registry import resolve_model
-from clinnlp.ner.predict import PRECISIONS, NerPredictor
+from clinnlp.ner.precision import PRECISIONS
+from clinnlp.ner.predict import NerPredictor
 from clinnlp.readers.registry import load_corpus
 
 

@@ -117,6 +117,46 @@ def _phrase_regex(phrase: str) -> str:
     return head + body + tail
 
 
+_END = ""  # trie key marking the end of a phrase
+_SPACE = " "  # trie key standing for a whitespace run
+
+
+def _trie_regex(phrases: Iterable[str]) -> str:
+    """One regex matching exactly what ``"|".join(_phrase_regex(p) for p in longest first)``
+    matches, compiled as a trie.
+
+    Why by hand: Python's ``re`` tries every alternative of a flat alternation at every
+    position of the note, so 700 cue phrases cost 700 attempts per character (a third of
+    the pipeline's time without the model). In the trie, alternatives share their
+    prefixes and each step tries one character. At every node the continuations come
+    before the phrase end, so along the note's characters the longest phrase wins, as in
+    the longest-first flat alternation.
+    """
+    roots: dict[bool, dict[str, Any]] = {True: {}, False: {}}
+    for phrase in phrases:
+        node = roots[phrase[0].isalnum()]
+        for i, word in enumerate(phrase.split()):
+            if i:
+                node = node.setdefault(_SPACE, {})
+            for char in word:
+                node = node.setdefault(char, {})
+        node[_END] = {}
+
+    def render(node: dict[str, Any], last: str) -> str:
+        branches = [(r"\s+" if key == _SPACE else re.escape(key)) + render(child, key)
+                    for key, child in sorted(node.items()) if key != _END]  # fmt: skip
+        if _END in node:
+            branches.append(r"(?![\w])" if last.isalnum() else "")
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    parts = []
+    if roots[True]:
+        parts.append(r"(?<![\w-])" + render(roots[True], ""))
+    if roots[False]:
+        parts.append(render(roots[False], ""))
+    return "|".join(parts)
+
+
 def _parse_rule(raw: dict[str, Any], defaults: dict[str, int | None], known: frozenset[str]) -> list[ContextRule]:
     """The rules one JSON entry holds (one per phrase), checked so a typo fails loudly."""
     direction = raw["direction"]
@@ -157,7 +197,7 @@ def load_rules() -> ContextRules:
         # Longest phrase first, so at one start position the longest alternative wins.
         term_internal = frozenset(normalize_phrase(p) for p in data.get("term_internal", []))
         ordered = sorted(by_phrase, key=lambda p: (-len(p), p))
-        pattern = re.compile("|".join(_phrase_regex(p) for p in ordered), re.IGNORECASE)
+        pattern = re.compile(_trie_regex(ordered), re.IGNORECASE)
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ResourceError(f"malformed rules file clinnlp/rules/{RULES_FILE}: {exc!r}") from exc
     return ContextRules(pattern, {p: tuple(r) for p, r in by_phrase.items()}, sections, aliases, term_internal)

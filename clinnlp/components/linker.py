@@ -73,11 +73,15 @@ def long_forms_for(text: str, abbreviations: dict[str, str]) -> tuple[str, ...]:
 class EntityLinker:
     """Sets each mention's codes (system, code, display, score); ``[]`` when nothing clears the threshold."""
 
-    def __init__(self, nlp: Language, name: str, *, threshold: float, rerank: bool, require_primary: bool) -> None:
+    def __init__(
+        self, nlp: Language, name: str, *, threshold: float, rerank: bool, require_primary: bool, precision: str = "fp32"
+    ) -> None:
+        from clinnlp.linking.embeddings import TermEncoder
+
         install_extensions()
         self.name = name
         self.require_primary = require_primary
-        self.linker = Linker(term_index(), threshold=threshold, rerank=rerank)
+        self.linker = Linker(term_index(), threshold=threshold, rerank=rerank, encoder=TermEncoder(precision=precision))
 
     def __call__(self, doc: Doc) -> Doc:
         abbreviations = abbreviation_map(doc)
@@ -105,9 +109,14 @@ class EntityLinker:
 
 @Language.factory(
     "clinnlp_linker",
-    default_config={"threshold": DEFAULT_THRESHOLD, "rerank": True, "require_primary": True},
+    default_config={"threshold": DEFAULT_THRESHOLD, "rerank": True, "require_primary": True, "precision": "fp32"},
 )
-def make_linker(nlp: Language, name: str, threshold: float, rerank: bool, require_primary: bool) -> EntityLinker:
+def make_linker(
+    nlp: Language, name: str, threshold: float, rerank: bool, require_primary: bool, precision: str
+) -> EntityLinker:
     """spaCy factory: ``threshold`` below which no code is claimed; ``rerank`` by embeddings;
-    ``require_primary``: DIAGNOSIS needs an ICD-10-CM code and MEDICATION a DrugBank id, else ``[]``."""
-    return EntityLinker(nlp, name, threshold=threshold, rerank=rerank, require_primary=require_primary)
+    ``require_primary``: DIAGNOSIS needs an ICD-10-CM code and MEDICATION a DrugBank id, else ``[]``;
+    ``precision`` (fp32, bf16, int8) of the re-ranking encoder on CPU."""
+    return EntityLinker(
+        nlp, name, threshold=threshold, rerank=rerank, require_primary=require_primary, precision=precision
+    )

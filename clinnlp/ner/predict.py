@@ -19,6 +19,7 @@ import torch
 from clinnlp.errors import ConfigError
 from clinnlp.ner.labels import Head
 from clinnlp.ner.model import MultiHeadTokenClassifier
+from clinnlp.ner.precision import apply_precision, check_precision
 from clinnlp.ner.windows import (
     PredictedSpan,
     SpecialTokens,
@@ -150,11 +151,6 @@ def _chunks(lengths: list[int], order: list[int], batch_size: int, batch_tokens:
     return chunks
 
 
-#: Numeric modes of :class:`NerPredictor`: ``int8`` is dynamic int8 quantisation of the
-#: Linear layers (CPU only); ``bf16`` on CPU stores the weights in bf16 (casting once, where
-#: autocast would re-cast every weight on every forward pass: 2x slower at small batches);
-#: on GPUs every mode autocasts to bf16/fp16 anyway.
-PRECISIONS = ("fp32", "bf16", "int8")
 
 
 class NerPredictor:
@@ -171,22 +167,13 @@ class NerPredictor:
         batch_tokens: int | None = None,
         precision: str = "fp32",
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.device = resolve_device(device)
-        if precision == "int8" and self.device.type != "cpu":
-            raise ConfigError("int8 precision is for CPU; on a GPU use bf16 (the default there)")
+        check_precision(precision, self.device.type)
         self.model, self.tokenizer = MultiHeadTokenClassifier.load(model_dir, base=base, check_base=check_base)
         merge = getattr(self.model.encoder, "merge_and_unload", None)
         if merge is not None:  # fold LoRA into the base weights: same outputs, no adapter overhead
             self.model.encoder = merge()
-        self.model.to(self.device).eval()
-        if precision == "int8":
-            from torch.ao.quantization import quantize_dynamic
-
-            self.model = quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
-        elif precision == "bf16" and self.device.type == "cpu":
-            self.model.to(torch.bfloat16)
+        self.model = apply_precision(self.model.to(self.device).eval(), precision, self.device.type)
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
 
