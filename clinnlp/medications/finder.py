@@ -192,9 +192,10 @@ def _merge_frequencies(text: str, attrs: list[Attribute], rules: MedicationRules
 
 
 def _is_weak(attr: Attribute, text: str, rules: MedicationRules) -> bool:
+    """Forms, and routes listed as weak in any case (``Intraperitoneal`` as ``intraperitoneal``)."""
     if attr.type == "Form":
         return True
-    return attr.type == "Route" and " ".join(text[attr.start : attr.end].split()) in rules.route_weak
+    return attr.type == "Route" and " ".join(text[attr.start : attr.end].split()).lower() in rules.route_weak
 
 
 def _drop_unanchored(text: str, attrs: list[Attribute], anchors: Sequence[tuple[int, int]],

@@ -203,7 +203,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
             (re.compile(rf"{_START}(?:{s['pattern']}){_END}", _FLAGS), str(s["status"])) for s in data["status"]
         ),
         allergy_sections=frozenset(data["allergy_sections"]),
-        route_weak=frozenset(data["route_weak"]),
+        route_weak=frozenset(w.lower() for w in data["route_weak"]),
         weak_window=int(data["weak_window"]),
         clause_break=re.compile(data["clause_break"], _FLAGS),
         max_before_chars=int(data["max_before_chars"]),
