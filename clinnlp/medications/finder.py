@@ -146,6 +146,8 @@ def _durations(text: str, rules: MedicationRules) -> list[Attribute]:
     for m in rules.duration.finditer(text):
         if not (m.group("lead") or m.group("trail")):
             continue
+        if not m.group("lead") and rules.duration_blockers_before.search(text[max(0, m.start() - 20) : m.start()]):
+            continue
         measure = m.group("measure").rstrip("'’ ")
         _, high = parse_range(m.group("num"), rules)
         unit = rules.duration_units[m.group("unit")]

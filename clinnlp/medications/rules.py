@@ -80,6 +80,7 @@ class MedicationRules:
     duration: re.Pattern[str]
     duration_units: dict[str, str]
     duration_open: re.Pattern[str]
+    duration_blockers_before: re.Pattern[str]
     status: tuple[tuple[re.Pattern[str], str], ...]
     allergy_sections: frozenset[str]
     route_weak: frozenset[str]
@@ -168,7 +169,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
     )
     dur_alt, dur_namers = _variant_map(data["duration_units"])
     duration = re.compile(
-        rf"(?:(?<![A-Za-z0-9_])(?P<lead>{data['duration_lead']})|(?<![A-Za-z0-9_.,/]))(?P<measure>(?P<num>{num_range_w})(?:(?<=\d)\s*-?\s*|\s*-\s*|\s+)(?P<unit>{dur_alt}){_END}['’]?)"
+        rf"(?:(?<![A-Za-z0-9_])(?P<lead>{data['duration_lead']})|(?<![A-Za-z0-9_.,/]))(?P<measure>(?P<num>{num_range_w})(?:(?<=\d)\s*-?\s*|\s*-\s*|\s+)(?:{data['duration_between']})?(?P<unit>{dur_alt}){_END}['’]?)"
         rf"(?P<trail>{data['duration_trail']})?",
         _FLAGS,
     )
@@ -199,6 +200,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
         duration=duration,
         duration_units=_Namer(dur_namers),
         duration_open=re.compile(rf"{_START}(?:{_alternation(data['duration_open'])}){_END}", _FLAGS),
+        duration_blockers_before=re.compile(data["duration_blockers_before"], _FLAGS),
         status=tuple(
             (re.compile(rf"{_START}(?:{s['pattern']}){_END}", _FLAGS), str(s["status"])) for s in data["status"]
         ),
