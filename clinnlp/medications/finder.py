@@ -25,14 +25,12 @@ Conventions (kept the same everywhere, tests pin them):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from spacy.tokens import Doc
 
 from clinnlp.extensions import MEDICATION
 from clinnlp.medications.rules import (
-    FLAGS as _FLAGS,
     Attribute,
     MedicationRules,
     StatusHit,
@@ -50,7 +48,7 @@ def _amounts(text: str, rules: MedicationRules) -> list[Attribute]:
             if rules.not_a_dose_after.match(text, m.end("unit")):
                 continue
             unit = names[m.group("unit")]
-            pers = [rules.per_units[p] for p in re.split(r"\s*/\s*|\s+per\s+", m.group("per"), flags=_FLAGS) if p.strip()]
+            pers = [rules.per_units[p] for p in rules.per_separator.split(m.group("per")) if p.strip()]
             full_unit = "/".join([unit, *pers])
             _, high = parse_range(m.group("num"), rules)
             is_count = names is rules.count_units

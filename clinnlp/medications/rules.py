@@ -61,6 +61,7 @@ class MedicationRules:
     mass_units: dict[str, str]
     count_units: dict[str, str]
     per_units: dict[str, str]
+    per_separator: re.Pattern[str]
     amount: re.Pattern[str]
     count_amount: re.Pattern[str]
     not_a_dose_after: re.Pattern[str]
@@ -179,6 +180,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
         mass_units=_Namer(mass_namers),
         count_units=_Namer(count_namers),
         per_units=_Namer(per_namers),
+        per_separator=re.compile(data["per_separator"], _FLAGS),
         amount=amount,
         count_amount=count_amount,
         not_a_dose_after=re.compile(data["not_a_dose_after"], _FLAGS),
