@@ -18,7 +18,10 @@ Conventions (kept the same everywhere, tests pin them):
 * **frequency** ``per_day`` is None for PRN alone; ``as_needed`` is True with a PRN marker,
   False for a scheduled frequency without one (``q6h prn`` is 4 a day and as needed).
 * **duration** text is the measure without its lead word (``7 days`` from ``for 7 days``
-  or ``x 7 days``), as both MACCROBAT and PHEE annotate it; ``until follow-up`` has no value.
+  or ``x 7 days``), as both MACCROBAT and PHEE annotate it after ``for`` (MACCROBAT keeps
+  ``over``/``during``/``approximately``; its scoring mapping adds them back);
+  ``until follow-up`` has no value. A point in time is not a duration (``within 3 weeks
+  of treatment``, ``3-month follow-up``).
 * **units** are normalised (``tabs`` -> ``tablet``, ``µg`` -> ``mcg``, ``mg per day`` ->
   ``mg/day``), routes and forms to the names in the rules file.
 """
