@@ -7,7 +7,12 @@ Corpora name and cut attributes differently, so a run takes a *mapping*:
 * ``merge``: corpus type -> clinnlp types that are part of it when they follow it
   directly (only spaces and commas between). MACCROBAT annotates ``1 g daily`` and
   ``5 mg twice daily`` as one Dosage and keeps a Frequency only when no amount stands
-  before it, so its mapping merges a Frequency right after a Dosage into the Dosage.
+  before it, so its mapping merges a Frequency right after a Dosage into the Dosage;
+* ``extend_left``: corpus type -> a pattern of words that the corpus keeps in the span
+  when they stand right before it. clinnlp's Duration is the measure alone (``6 weeks``);
+  MACCROBAT keeps a time preposition other than ``for`` and a qualifier in it
+  (``over 6 weeks``, ``over the past 10 years``, ``approximately 5–6 years``,
+  ``more than 1 year``; ``for`` and ``the`` stay out), PHEE does not.
 
 The mappings used for the shared corpora are :data:`CORPUS_MAPPINGS`:
 
@@ -34,6 +39,7 @@ import argparse
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from spacy.language import Language
@@ -47,20 +53,39 @@ from clinnlp.readers.types import GoldDocument, GoldSpan
 
 Finder = Callable[[Doc], list[tuple[int, int, str]]]
 
-#: Per corpus: (type_map, merge), as documented above.
-CORPUS_MAPPINGS: dict[str, tuple[dict[str, str], dict[str, tuple[str, ...]]]] = {
-    "maccrobat": (
+@dataclass(frozen=True)
+class CorpusMapping:
+    """How one corpus names and cuts the attribute spans (see the module docstring)."""
+
+    type_map: dict[str, str]
+    merge: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    extend_left: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+
+#: MACCROBAT's words kept before a Duration measure, one or more of them in a row.
+_MACCROBAT_DURATION_LEAD = re.compile(
+    r"(?<![A-Za-z])(?:(?:over|during)(?:\s+the)?(?:\s+(?:past|previous|last|next|following|preceding|first))?"
+    r"|since|past|following|preceding|approximately|about|more\s+than|less\s+than|at\s+least|almost|nearly"
+    r"|further|up\s+to)\s+$",
+    re.IGNORECASE,
+)
+
+#: The mappings for the shared corpora, as documented above.
+CORPUS_MAPPINGS: dict[str, CorpusMapping] = {
+    "maccrobat": CorpusMapping(
         {"Dosage": "Dosage", "Frequency": "Frequency", "Duration": "Duration",
          "Route": "Administration", "Form": "Administration"},
         {"Dosage": ("Frequency",), "Administration": ("Route", "Form")},
+        {"Duration": _MACCROBAT_DURATION_LEAD},
     ),
-    "phee": (
+    "phee": CorpusMapping(
         {"Dosage": "Dosage", "Frequency": "Freq", "Duration": "Duration", "Route": "Route", "Form": "Route"},
         {"Route": ("Route", "Form")},
     ),
 }
 
 _JOIN = re.compile(r"[\s,]*")
+_LEAD_WINDOW = 40  # characters looked at before a span for extend_left words
 
 
 def map_spans(
@@ -68,9 +93,11 @@ def map_spans(
     spans: Sequence[tuple[int, int, str]],
     type_map: Mapping[str, str],
     merge: Mapping[str, Sequence[str]] | None = None,
+    extend_left: Mapping[str, re.Pattern[str]] | None = None,
 ) -> list[tuple[int, int, str]]:
-    """Rename clinnlp attribute spans to corpus types, merging as the corpus cuts them."""
+    """Rename clinnlp attribute spans to corpus types, merging and extending as the corpus cuts them."""
     merge = merge or {}
+    spans = [_extend_left(text, span, type_map, extend_left or {}) for span in spans]
     out: list[tuple[int, int, str]] = []
     absorb_type: str | None = None  # clinnlp type of the last span kept (for merging)
     for start, end, kind in sorted(spans):
@@ -87,12 +114,27 @@ def map_spans(
     return out
 
 
+def _extend_left(
+    text: str, span: tuple[int, int, str], type_map: Mapping[str, str], extend_left: Mapping[str, re.Pattern[str]]
+) -> tuple[int, int, str]:
+    """Move a span's start back over the words its corpus keeps before it, as often as they repeat."""
+    start, end, kind = span
+    pattern = extend_left.get(type_map.get(kind, ""))
+    while pattern is not None:
+        found = pattern.search(text, max(0, start - _LEAD_WINDOW), start)
+        if found is None or found.start() == start:
+            break
+        start = found.start()
+    return (start, end, kind)
+
+
 def evaluate_attributes(
     docs: Iterable[GoldDocument],
     nlp: Language,
     type_map: Mapping[str, str],
     merge: Mapping[str, Sequence[str]] | None = None,
     *,
+    extend_left: Mapping[str, re.Pattern[str]] | None = None,
     finder: Finder = find_attribute_spans,
     batch_size: int = 32,
 ) -> dict[str, Any]:
@@ -107,7 +149,7 @@ def evaluate_attributes(
     types = sorted(set(type_map.values()))
     examples = []
     for gold, doc in zip(docs, nlp.pipe((d.text for d in docs), batch_size=batch_size)):
-        predicted = map_spans(gold.text, finder(doc), type_map, merge)
+        predicted = map_spans(gold.text, finder(doc), type_map, merge, extend_left)
         examples.append((gold.doc_id, [s for s in gold.spans if s.label in types], predicted))
     result = score_mentions(examples, types=types)
     result["types"] = types
@@ -281,9 +323,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     nlp = clinnlp.load(ner="lexicon")
     results: dict[str, Any] = {}
     for name in args.corpus or sorted(CORPUS_MAPPINGS):
-        type_map, merge = CORPUS_MAPPINGS[name]
+        mapping = CORPUS_MAPPINGS[name]
         docs = load_corpus(name, split=args.split)
-        results[name] = evaluate_attributes(docs, nlp, type_map, merge)
+        results[name] = evaluate_attributes(docs, nlp, mapping.type_map, mapping.merge,
+                                            extend_left=mapping.extend_left)
         if not args.json:
             print(f"== {name} {args.split} ({results[name]['docs']} docs)")
             print(format_table(results[name]))

@@ -9,7 +9,7 @@ import pytest
 from spacy.language import Language
 
 import clinnlp
-from clinnlp.attribute_eval import evaluate_attributes, map_spans
+from clinnlp.attribute_eval import CORPUS_MAPPINGS, evaluate_attributes, map_spans
 from clinnlp.components.medication_attributes import MedicationAttributes
 from clinnlp.medications.finder import find_attribute_spans, find_attributes
 from clinnlp.readers.types import GoldDocument, GoldSpan
@@ -266,3 +266,61 @@ def test_frequency_table(freq_text: str, per_day: float | None, as_needed: bool)
     assert [a.data["text"] for a in found] == [freq_text]
     assert found[0].data["as_needed"] is as_needed
     assert found[0].data["per_day"] == (None if per_day is None else pytest.approx(per_day, abs=1e-3))
+
+
+def _spans(text: str, kind: str) -> list[str]:
+    """The texts of the attributes of one type that the finder gives for ``text``."""
+    return [text[s:e] for s, e, t in find_attribute_spans(text) if t == kind]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Cisplatin was given by intraperitoneal infusion.", ["intraperitoneal"]),
+        ("Intraventricular methotrexate 12 mg.", ["Intraventricular"]),
+        ("Seizures after ingestion of 40 tablets of carbamazepine.", ["ingestion"]),
+        ("CT showed intraperitoneal metastases and a lesion in segment IV.", []),
+        ("A peri-rectal abscess near the PEG tube; PEG-IFN was stopped.", []),
+    ],
+)
+def test_routes_and_anatomical_words(text: str, expected: list[str]) -> None:
+    assert _spans(text, "Route") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Methylprednisolone 1 g daily for 3 consecutive days.", ["3 consecutive days"]),
+        ("She took warfarin for more than 2 years.", ["2 years"]),
+        ("Rash within 3 weeks of treatment with phenytoin.", []),
+        ("At 3 months follow-up she was well; a long-term follow-up study.", []),
+        ("He was discharged on long-term warfarin.", ["long-term"]),
+    ],
+)
+def test_duration_conventions(text: str, expected: list[str]) -> None:
+    assert _spans(text, "Duration") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Interstitial pneumopathy with low-dosage amiodarone.", ["low-dosage"]),
+        ("After four doses of linezolid he improved.", ["four doses"]),
+        ("Myoclonus when given higher doses of quetiapine.", ["higher doses"]),
+        ("She received radiotherapy (66 Gy in 28 fractions).", ["66 Gy in 28 fractions"]),
+    ],
+)
+def test_dose_conventions(text: str, expected: list[str]) -> None:
+    assert _spans(text, "Dosage") == expected
+
+
+def test_map_spans_keeps_maccrobat_duration_leads() -> None:
+    """MACCROBAT keeps 'over', 'the past', 'approximately' in a Duration but not 'for' or 'the'."""
+    mapping = CORPUS_MAPPINGS["maccrobat"]
+    text = "Steroids were weaned over 6 weeks; for approximately 5–6 years; for the past 3 years; for 7 days."
+    got = [text[s:e] for s, e, t in map_spans(text, find_attribute_spans(text), mapping.type_map, mapping.merge,
+                                              mapping.extend_left) if t == "Duration"]
+    assert got == ["over 6 weeks", "approximately 5–6 years", "past 3 years", "7 days"]
+    phee = CORPUS_MAPPINGS["phee"]
+    assert [text[s:e] for s, e, t in map_spans(text, find_attribute_spans(text), phee.type_map, phee.merge,
+                                               phee.extend_left) if t == "Duration"][0] == "6 weeks"

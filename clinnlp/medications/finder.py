@@ -18,21 +18,22 @@ Conventions (kept the same everywhere, tests pin them):
 * **frequency** ``per_day`` is None for PRN alone; ``as_needed`` is True with a PRN marker,
   False for a scheduled frequency without one (``q6h prn`` is 4 a day and as needed).
 * **duration** text is the measure without its lead word (``7 days`` from ``for 7 days``
-  or ``x 7 days``), as both MACCROBAT and PHEE annotate it; ``until follow-up`` has no value.
+  or ``x 7 days``), as both MACCROBAT and PHEE annotate it after ``for`` (MACCROBAT keeps
+  ``over``/``during``/``approximately``; its scoring mapping adds them back);
+  ``until follow-up`` has no value. A point in time is not a duration (``within 3 weeks
+  of treatment``, ``3-month follow-up``).
 * **units** are normalised (``tabs`` -> ``tablet``, ``µg`` -> ``mcg``, ``mg per day`` ->
   ``mg/day``), routes and forms to the names in the rules file.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from spacy.tokens import Doc
 
 from clinnlp.extensions import MEDICATION
 from clinnlp.medications.rules import (
-    FLAGS as _FLAGS,
     Attribute,
     MedicationRules,
     StatusHit,
@@ -50,7 +51,7 @@ def _amounts(text: str, rules: MedicationRules) -> list[Attribute]:
             if rules.not_a_dose_after.match(text, m.end("unit")):
                 continue
             unit = names[m.group("unit")]
-            pers = [rules.per_units[p] for p in re.split(r"\s*/\s*|\s+per\s+", m.group("per"), flags=_FLAGS) if p.strip()]
+            pers = [rules.per_units[p] for p in rules.per_separator.split(m.group("per")) if p.strip()]
             full_unit = "/".join([unit, *pers])
             _, high = parse_range(m.group("num"), rules)
             is_count = names is rules.count_units
@@ -146,6 +147,8 @@ def _durations(text: str, rules: MedicationRules) -> list[Attribute]:
     for m in rules.duration.finditer(text):
         if not (m.group("lead") or m.group("trail")):
             continue
+        if not m.group("lead") and rules.duration_blockers_before.search(text[max(0, m.start() - 20) : m.start()]):
+            continue
         measure = m.group("measure").rstrip("'’ ")
         _, high = parse_range(m.group("num"), rules)
         unit = rules.duration_units[m.group("unit")]
@@ -192,9 +195,10 @@ def _merge_frequencies(text: str, attrs: list[Attribute], rules: MedicationRules
 
 
 def _is_weak(attr: Attribute, text: str, rules: MedicationRules) -> bool:
+    """Forms, and routes listed as weak in any case (``Intraperitoneal`` as ``intraperitoneal``)."""
     if attr.type == "Form":
         return True
-    return attr.type == "Route" and " ".join(text[attr.start : attr.end].split()) in rules.route_weak
+    return attr.type == "Route" and " ".join(text[attr.start : attr.end].split()).lower() in rules.route_weak
 
 
 def _drop_unanchored(text: str, attrs: list[Attribute], anchors: Sequence[tuple[int, int]],

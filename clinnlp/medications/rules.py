@@ -61,6 +61,7 @@ class MedicationRules:
     mass_units: dict[str, str]
     count_units: dict[str, str]
     per_units: dict[str, str]
+    per_separator: re.Pattern[str]
     amount: re.Pattern[str]
     count_amount: re.Pattern[str]
     not_a_dose_after: re.Pattern[str]
@@ -80,6 +81,7 @@ class MedicationRules:
     duration: re.Pattern[str]
     duration_units: dict[str, str]
     duration_open: re.Pattern[str]
+    duration_blockers_before: re.Pattern[str]
     status: tuple[tuple[re.Pattern[str], str], ...]
     allergy_sections: frozenset[str]
     route_weak: frozenset[str]
@@ -168,7 +170,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
     )
     dur_alt, dur_namers = _variant_map(data["duration_units"])
     duration = re.compile(
-        rf"(?:(?<![A-Za-z0-9_])(?P<lead>{data['duration_lead']})|(?<![A-Za-z0-9_.,/]))(?P<measure>(?P<num>{num_range_w})(?:(?<=\d)\s*-?\s*|\s*-\s*|\s+)(?P<unit>{dur_alt}){_END}['’]?)"
+        rf"(?:(?<![A-Za-z0-9_])(?P<lead>{data['duration_lead']})|(?<![A-Za-z0-9_.,/]))(?P<measure>(?P<num>{num_range_w})(?:(?<=\d)\s*-?\s*|\s*-\s*|\s+)(?:{data['duration_between']})?(?P<unit>{dur_alt}){_END}['’]?)"
         rf"(?P<trail>{data['duration_trail']})?",
         _FLAGS,
     )
@@ -178,6 +180,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
         mass_units=_Namer(mass_namers),
         count_units=_Namer(count_namers),
         per_units=_Namer(per_namers),
+        per_separator=re.compile(data["per_separator"], _FLAGS),
         amount=amount,
         count_amount=count_amount,
         not_a_dose_after=re.compile(data["not_a_dose_after"], _FLAGS),
@@ -199,11 +202,12 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
         duration=duration,
         duration_units=_Namer(dur_namers),
         duration_open=re.compile(rf"{_START}(?:{_alternation(data['duration_open'])}){_END}", _FLAGS),
+        duration_blockers_before=re.compile(data["duration_blockers_before"], _FLAGS),
         status=tuple(
             (re.compile(rf"{_START}(?:{s['pattern']}){_END}", _FLAGS), str(s["status"])) for s in data["status"]
         ),
         allergy_sections=frozenset(data["allergy_sections"]),
-        route_weak=frozenset(data["route_weak"]),
+        route_weak=frozenset(w.lower() for w in data["route_weak"]),
         weak_window=int(data["weak_window"]),
         clause_break=re.compile(data["clause_break"], _FLAGS),
         max_before_chars=int(data["max_before_chars"]),
