@@ -28,6 +28,7 @@ Codes under the threshold are dropped; a mention with none left gets an explicit
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -38,13 +39,18 @@ from clinnlp.errors import ConfigError
 from clinnlp.lexicon import BLOCK_LABEL, exact_key, fold, folded_key, is_skipped
 from clinnlp.lexicon.mesh import load_mesh_terms
 from clinnlp.lexicon.store import load_lexicon
+from clinnlp.linking.variants import variants
 
-How = Literal["exact", "folded", "word-order", "fuzzy"]
+How = Literal["exact", "folded", "word-order", "variant", "fuzzy"]
 
 EXACT_SCORE = 1.0
 FOLDED_SCORE = 0.97
 WORD_ORDER_SCORE = 0.93
 FUZZY_SCALE = 0.9
+#: Score of a term reached by one rewrite of the mention (:mod:`clinnlp.linking.variants`),
+#: less :data:`VARIANT_STEP` per further rewrite; a reordered rewrite counts one step less.
+VARIANT_SCORE = 0.9
+VARIANT_STEP = 0.04
 #: Lowest trigram Jaccard similarity a fuzzy candidate may have.
 MIN_SIMILARITY = 0.3
 #: Fuzzy candidates (distinct term texts) kept for re-ranking.
@@ -271,13 +277,23 @@ class Linker:
             keep(tid, EXACT_SCORE if same else FOLDED_SCORE, "folded")
         for tid in index.bag.get(tuple(sorted(folded)), ()):
             keep(tid, WORD_ORDER_SCORE, "word-order")
-        found = {s for m in matches.values() for s, _ in index.terms[m.term].codes}
-        wanted = FILL_SYSTEMS.get(label, ())
-        missing = any(s not in found for s in wanted) if label != "FINDING" else not found & set(wanted)
-        if fuzzy is True or (fuzzy is None and missing):
+        if fuzzy is True or (fuzzy is None and self._missing(matches.values(), label)):
+            for variant, edits in variants(folded):
+                score = VARIANT_SCORE - VARIANT_STEP * (edits - 1)
+                for tid in index.folded.get(variant, ()):
+                    keep(tid, score, "variant")
+                for tid in index.bag.get(tuple(sorted(variant)), ()):
+                    keep(tid, score - VARIANT_STEP, "variant")
+        if fuzzy is True or (fuzzy is None and self._missing(matches.values(), label)):
             for tid, score in self._fuzzy(" ".join(folded)):
                 keep(tid, score, "fuzzy")
         return sorted(matches.values(), key=lambda m: -m.score)
+
+    def _missing(self, matches: Iterable[Match], label: str) -> bool:
+        """Whether the matches so far lack every code system the label should be filled from."""
+        found = {s for m in matches for s, _ in self.index.terms[m.term].codes}
+        wanted = FILL_SYSTEMS.get(label, ())
+        return any(s not in found for s in wanted) if label != "FINDING" else not found & set(wanted)
 
     def _fuzzy(self, text: str) -> list[tuple[int, float]]:
         """Trigram candidates, re-ranked by embedding cosine when ``rerank`` is on."""
