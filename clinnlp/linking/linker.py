@@ -61,6 +61,11 @@ EMBEDDING_WEIGHT = 1.0
 CROSS_LABEL_WEIGHT = 0.9
 #: Weight of a BC5CDR-train short form's MeSH id (``PD``): the document's own definition, when found, is surer.
 ACRONYM_WEIGHT = 0.9
+#: Systems whose codes carry a MeSH id over to every term with the same code: a DrugBank
+#: synonym (``Zyban``, ``hyoscine``) gets the MeSH id a BC5CDR-train name of that drug has.
+BRIDGE_SYSTEMS = ("DrugBank", "DOID", "UMLS", "HPO")
+#: Weight of a MeSH id carried over a bridge code (times the id's share of the code's votes).
+BRIDGE_WEIGHT = 0.9
 #: Fuzzy candidates re-ranked by embeddings (the trigram top; encoding more costs time for little).
 RERANK_TOP = 10
 #: Systems whose absence from every exact candidate sends a mention down the fuzzy path.
@@ -149,6 +154,7 @@ class TermIndex:
                     self.terms[tid].add(code)
         if use_mesh:
             self._add_mesh(mesh_path)
+            self._bridge_mesh()
         self._build_trigrams()
 
     def _term(self, key: tuple[str, ...], surface: str, label: str, case_sensitive: bool) -> int:
@@ -189,6 +195,36 @@ class TermIndex:
             share = weight * t.count / totals[(t.key, t.label, t.case_sensitive)]
             display = displays.get(t.mesh, t.surface)
             self.terms[tid].add({"system": MESH_SYSTEM, "code": t.mesh, "display": display, "score": round(share, 4)})
+
+    def _bridge_mesh(self) -> None:
+        """Give terms without a MeSH id the one their DrugBank/DOID/UMLS/HPO code shares with
+        terms that have one: same-text terms of any label are read together, so a
+        FINDING's HPO id learns from the DIAGNOSIS train name it shares its words with."""
+        by_text: dict[str, list[int]] = defaultdict(list)
+        for tid, term in enumerate(self.terms):
+            by_text[term.text].append(tid)
+        votes: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        displays: dict[str, Any] = {}
+        for tids in by_text.values():
+            codes = [c for tid in tids for c in self.terms[tid].codes.values()]
+            mesh = [c for c in codes if c["system"] == MESH_SYSTEM]
+            for bridge in {(c["system"], str(c["code"])) for c in codes if c["system"] in BRIDGE_SYSTEMS}:
+                for c in mesh:
+                    votes[bridge][str(c["code"])] += float(c.get("score") or 1.0)
+                    displays.setdefault(str(c["code"]), c.get("display"))
+        for term in self.terms:
+            if any(system == MESH_SYSTEM for system, _ in term.codes):
+                continue
+            best: dict[str, float] = {}
+            for system, code in term.codes:
+                ids = votes.get((system, code))
+                if not ids:
+                    continue
+                total = sum(ids.values())
+                for mesh, vote in ids.items():
+                    best[mesh] = max(best.get(mesh, 0.0), BRIDGE_WEIGHT * vote / total)
+            for mesh, score in best.items():
+                term.add({"system": MESH_SYSTEM, "code": mesh, "display": displays.get(mesh), "score": round(score, 4)})
 
     def _build_trigrams(self) -> None:
         lists: dict[str, list[int]] = defaultdict(list)
