@@ -9,7 +9,10 @@ code. For a mention ``(text, label)`` and the long forms of its abbreviations:
 2. **folded** - lower case, accents, plurals, hyphens, possessives (see
    :mod:`clinnlp.lexicon`): 0.97, or 1.0 when the text is the term's own surface form;
 3. **word order** - the folded tokens, sorted, equal a term's (``failure heart``): 0.93;
-4. **fuzzy** - character-trigram Jaccard over every term, the :data:`FUZZY_TOP` best,
+4. **variant** - when the passes above found no code of the label's :data:`FILL_SYSTEMS`,
+   rule-made rewrites of the folded words (:mod:`clinnlp.linking.variants`:
+   ``hypotensive`` -> hypotension, ``cerebral`` -> brain): :data:`VARIANT_SCORE`;
+5. **fuzzy** - character-trigram Jaccard over every term, the :data:`FUZZY_TOP` best,
    re-ranked by ``(1 - w) * jaccard + w * cosine`` of the encoder's embeddings (``w`` =
    :data:`EMBEDDING_WEIGHT`; 1.0, the cosine alone, was best of 0.25/0.5/0.75/1.0 on BC5CDR
    dev), scaled by :data:`FUZZY_SCALE` so fuzzy never beats exact. The trigrams choose
