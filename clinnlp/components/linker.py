@@ -26,6 +26,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from clinnlp.extensions import DIAGNOSIS, MEDICATION, MENTION_LABELS, install_extensions
+from clinnlp.linking.abbreviations import find_abbreviations
 from clinnlp.linking.linker import DEFAULT_THRESHOLD, Linker, term_index
 
 #: The code system a mention of each label must carry under ``require_primary``.
@@ -33,14 +34,17 @@ PRIMARY_SYSTEMS = {DIAGNOSIS: "ICD-10-CM", MEDICATION: "DrugBank"}
 
 
 def abbreviation_map(doc: Doc) -> dict[str, str]:
-    """Short form text -> long form text, from scispaCy's detector (empty if it did not run)."""
+    """Short form text -> long form text: scispaCy's detector (when it ran), then the
+    definitions :func:`~clinnlp.linking.abbreviations.find_abbreviations` adds
+    (``isoproterenol (ISO)-induced``, which the detector misses)."""
     found: dict[str, str] = {}
-    if not Doc.has_extension("abbreviations"):
-        return found
-    for short in doc._.abbreviations or []:
-        long_form = getattr(short._, "long_form", None)
-        if long_form is not None:
-            found.setdefault(short.text, long_form.text)
+    if Doc.has_extension("abbreviations"):
+        for short in doc._.abbreviations or []:
+            long_form = getattr(short._, "long_form", None)
+            if long_form is not None:
+                found.setdefault(short.text, long_form.text)
+    for short, long_form in find_abbreviations(doc.text).items():
+        found.setdefault(short, long_form)
     return found
 
 

@@ -27,6 +27,7 @@ import argparse
 import gzip
 import io
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from clinnlp.errors import InputError, ResourceError
 from clinnlp.lexicon import FLAG_CASE_SENSITIVE, exact_key, folded_key
+from clinnlp.readers.types import GoldDocument
 
 RESOURCE_NAME = "mesh_bc5cdr.tsv.gz"
 FORMAT_MAGIC = "#clinnlp-mesh"
@@ -64,18 +66,24 @@ def _is_acronym(text: str) -> bool:
 
 def build_rows(train: Path) -> list[tuple[str, str, str, str, int, str]]:
     """Rows (key, surface, label, mesh id, count, flags), sorted, from a PubTator *train* file."""
-    import spacy
-
     from clinnlp.readers.pubtator import read_pubtator
-    from clinnlp.readers.registry import load_label_map
 
     if "dev" in train.name or "test" in train.name:
         raise InputError(f"{train}: MeSH terms are built from the training split only, not {train.name}")
+    return rows_from_docs(read_pubtator(train))
+
+
+def rows_from_docs(docs: Sequence[GoldDocument]) -> list[tuple[str, str, str, str, int, str]]:
+    """Rows from already-read documents (the cross-fold bench builds one per held-out fold)."""
+    import spacy
+
+    from clinnlp.readers.registry import load_label_map
+
     labels = load_label_map("bc5cdr").mapping  # corpora/label_maps/bc5cdr.json: Chemical, Disease
     tokenizer = spacy.blank("en").tokenizer
     counts: Counter[tuple[str, str, str, str]] = Counter()
     surfaces: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
-    for doc in read_pubtator(train):
+    for doc in docs:
         for span in doc.spans:
             label = labels.get(span.label)
             if label is None or len(span.concept_ids) != 1 or span.attributes.get("composite"):

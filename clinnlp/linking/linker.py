@@ -9,7 +9,10 @@ code. For a mention ``(text, label)`` and the long forms of its abbreviations:
 2. **folded** - lower case, accents, plurals, hyphens, possessives (see
    :mod:`clinnlp.lexicon`): 0.97, or 1.0 when the text is the term's own surface form;
 3. **word order** - the folded tokens, sorted, equal a term's (``failure heart``): 0.93;
-4. **fuzzy** - character-trigram Jaccard over every term, the :data:`FUZZY_TOP` best,
+4. **variant** - when the passes above found no code of the label's :data:`FILL_SYSTEMS`,
+   rule-made rewrites of the folded words (:mod:`clinnlp.linking.variants`:
+   ``hypotensive`` -> hypotension, ``cerebral`` -> brain): :data:`VARIANT_SCORE`;
+5. **fuzzy** - character-trigram Jaccard over every term, the :data:`FUZZY_TOP` best,
    re-ranked by ``(1 - w) * jaccard + w * cosine`` of the encoder's embeddings (``w`` =
    :data:`EMBEDDING_WEIGHT`; 1.0, the cosine alone, was best of 0.25/0.5/0.75/1.0 on BC5CDR
    dev), scaled by :data:`FUZZY_SCALE` so fuzzy never beats exact. The trigrams choose
@@ -28,6 +31,7 @@ Codes under the threshold are dropped; a mention with none left gets an explicit
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -38,13 +42,18 @@ from clinnlp.errors import ConfigError
 from clinnlp.lexicon import BLOCK_LABEL, exact_key, fold, folded_key, is_skipped
 from clinnlp.lexicon.mesh import load_mesh_terms
 from clinnlp.lexicon.store import load_lexicon
+from clinnlp.linking.variants import variants
 
-How = Literal["exact", "folded", "word-order", "fuzzy"]
+How = Literal["exact", "folded", "word-order", "variant", "fuzzy"]
 
 EXACT_SCORE = 1.0
 FOLDED_SCORE = 0.97
 WORD_ORDER_SCORE = 0.93
 FUZZY_SCALE = 0.9
+#: Score of a term reached by one rewrite of the mention (:mod:`clinnlp.linking.variants`),
+#: less :data:`VARIANT_STEP` per further rewrite; a reordered rewrite counts one step less.
+VARIANT_SCORE = 0.9
+VARIANT_STEP = 0.04
 #: Lowest trigram Jaccard similarity a fuzzy candidate may have.
 MIN_SIMILARITY = 0.3
 #: Fuzzy candidates (distinct term texts) kept for re-ranking.
@@ -55,6 +64,11 @@ EMBEDDING_WEIGHT = 1.0
 CROSS_LABEL_WEIGHT = 0.9
 #: Weight of a BC5CDR-train short form's MeSH id (``PD``): the document's own definition, when found, is surer.
 ACRONYM_WEIGHT = 0.9
+#: Systems whose codes carry a MeSH id over to every term with the same code: a DrugBank
+#: synonym (``Zyban``, ``hyoscine``) gets the MeSH id a BC5CDR-train name of that drug has.
+BRIDGE_SYSTEMS = ("DrugBank", "DOID", "UMLS", "HPO")
+#: Weight of a MeSH id carried over a bridge code (times the id's share of the code's votes).
+BRIDGE_WEIGHT = 0.9
 #: Fuzzy candidates re-ranked by embeddings (the trigram top; encoding more costs time for little).
 RERANK_TOP = 10
 #: Systems whose absence from every exact candidate sends a mention down the fuzzy path.
@@ -143,6 +157,7 @@ class TermIndex:
                     self.terms[tid].add(code)
         if use_mesh:
             self._add_mesh(mesh_path)
+            self._bridge_mesh()
         self._build_trigrams()
 
     def _term(self, key: tuple[str, ...], surface: str, label: str, case_sensitive: bool) -> int:
@@ -183,6 +198,36 @@ class TermIndex:
             share = weight * t.count / totals[(t.key, t.label, t.case_sensitive)]
             display = displays.get(t.mesh, t.surface)
             self.terms[tid].add({"system": MESH_SYSTEM, "code": t.mesh, "display": display, "score": round(share, 4)})
+
+    def _bridge_mesh(self) -> None:
+        """Give terms without a MeSH id the one their DrugBank/DOID/UMLS/HPO code shares with
+        terms that have one: same-text terms of any label are read together, so a
+        FINDING's HPO id learns from the DIAGNOSIS train name it shares its words with."""
+        by_text: dict[str, list[int]] = defaultdict(list)
+        for tid, term in enumerate(self.terms):
+            by_text[term.text].append(tid)
+        votes: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        displays: dict[str, Any] = {}
+        for tids in by_text.values():
+            codes = [c for tid in tids for c in self.terms[tid].codes.values()]
+            mesh = [c for c in codes if c["system"] == MESH_SYSTEM]
+            for bridge in {(c["system"], str(c["code"])) for c in codes if c["system"] in BRIDGE_SYSTEMS}:
+                for c in mesh:
+                    votes[bridge][str(c["code"])] += float(c.get("score") or 1.0)
+                    displays.setdefault(str(c["code"]), c.get("display"))
+        for term in self.terms:
+            if any(system == MESH_SYSTEM for system, _ in term.codes):
+                continue
+            best: dict[str, float] = {}
+            for system, code in term.codes:
+                ids = votes.get((system, code))
+                if not ids:
+                    continue
+                total = sum(ids.values())
+                for mesh, vote in ids.items():
+                    best[mesh] = max(best.get(mesh, 0.0), BRIDGE_WEIGHT * vote / total)
+            for mesh, score in best.items():
+                term.add({"system": MESH_SYSTEM, "code": mesh, "display": displays.get(mesh), "score": round(score, 4)})
 
     def _build_trigrams(self) -> None:
         lists: dict[str, list[int]] = defaultdict(list)
@@ -271,13 +316,23 @@ class Linker:
             keep(tid, EXACT_SCORE if same else FOLDED_SCORE, "folded")
         for tid in index.bag.get(tuple(sorted(folded)), ()):
             keep(tid, WORD_ORDER_SCORE, "word-order")
-        found = {s for m in matches.values() for s, _ in index.terms[m.term].codes}
-        wanted = FILL_SYSTEMS.get(label, ())
-        missing = any(s not in found for s in wanted) if label != "FINDING" else not found & set(wanted)
-        if fuzzy is True or (fuzzy is None and missing):
+        if fuzzy is True or (fuzzy is None and self._missing(matches.values(), label)):
+            for variant, edits in variants(folded):
+                score = VARIANT_SCORE - VARIANT_STEP * (edits - 1)
+                for tid in index.folded.get(variant, ()):
+                    keep(tid, score, "variant")
+                for tid in index.bag.get(tuple(sorted(variant)), ()):
+                    keep(tid, score - VARIANT_STEP, "variant")
+        if fuzzy is True or (fuzzy is None and self._missing(matches.values(), label)):
             for tid, score in self._fuzzy(" ".join(folded)):
                 keep(tid, score, "fuzzy")
         return sorted(matches.values(), key=lambda m: -m.score)
+
+    def _missing(self, matches: Iterable[Match], label: str) -> bool:
+        """Whether the matches so far lack every code system the label should be filled from."""
+        found = {s for m in matches for s, _ in self.index.terms[m.term].codes}
+        wanted = FILL_SYSTEMS.get(label, ())
+        return any(s not in found for s in wanted) if label != "FINDING" else not found & set(wanted)
 
     def _fuzzy(self, text: str) -> list[tuple[int, float]]:
         """Trigram candidates, re-ranked by embedding cosine when ``rerank`` is on."""
