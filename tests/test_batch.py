@@ -295,3 +295,13 @@ def test_a_document_that_breaks_the_pipeline_is_isolated() -> None:
     assert "RuntimeError: boom" in (results[1].error or "")
     with pytest.raises(ResourceError):
         annotate(Flaky(ResourceError), docs)
+
+
+def test_batch_tokens_zero_is_chosen_by_device() -> None:
+    from clinnlp.batch.engine import CPU_BATCH_TOKENS, EngineSettings, check_settings
+
+    assert EngineSettings(device="cpu").resolved_batch_tokens() == CPU_BATCH_TOKENS
+    assert EngineSettings(device="cpu", batch_tokens=4096).resolved_batch_tokens() == 4096
+    assert EngineSettings(device="cpu", batch_tokens=None).resolved_batch_tokens() is None
+    with pytest.raises(ConfigError, match="at least 64"):
+        check_settings(EngineSettings(device="cpu", batch_tokens=32))

@@ -282,7 +282,7 @@ def _settings_dict(job: BatchJob) -> dict[str, Any]:
         "model": s.model,
         "device": s.device,
         "precision": s.precision,
-        "batch_tokens": s.batch_tokens,
+        "batch_tokens": s.resolved_batch_tokens(),
         "workers": job.workers,
         "max_doc_bytes": s.max_doc_bytes,
     }

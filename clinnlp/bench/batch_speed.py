@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=None, help="shared corpora folder (default $CLINNLP_CORPORA or ../shared/corpora)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--precision", default="auto", help="clinnlp precision: auto, fp32, bf16, int8 (comma-separated to compare)")
-    parser.add_argument("--batch-tokens", type=int, default=16384)
+    parser.add_argument("--batch-tokens", type=int, default=0, help="clinnlp batch --batch-tokens (0: by device)")
     parser.add_argument("--ner", default="transformer", help="clinnlp NER back-end (transformer: the model plus the rule components)")
     parser.add_argument("--workers", type=int, default=1, help="clinnlp batch --workers (pipeline processes; on a GPU several keep it fed)")
     parser.add_argument("--hf-batch-size", type=int, default=1, help="the pipeline's batch_size (its default is 1)")
