@@ -24,17 +24,15 @@ Rebuild (about 2 s)::
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
-from clinnlp.errors import InputError, ResourceError
+from clinnlp.errors import InputError
 from clinnlp.lexicon import FLAG_CASE_SENSITIVE, exact_key, folded_key
+from clinnlp.lexicon.tsv_resource import packaged_resource, read_gzip_tsv, write_gzip_tsv
 from clinnlp.readers.types import GoldDocument
 
 RESOURCE_NAME = "mesh_bc5cdr.tsv.gz"
@@ -106,38 +104,23 @@ def rows_from_docs(docs: Sequence[GoldDocument]) -> list[tuple[str, str, str, st
 
 def write_rows(rows: list[tuple[str, str, str, str, int, str]], out: Path) -> None:
     """Write a deterministic gzip TSV (mtime 0, sorted rows)."""
-    buffer = io.StringIO()
-    buffer.write(f"{FORMAT_MAGIC}\t{FORMAT_VERSION}\n" + "\t".join(COLUMNS) + "\n")
-    for row in rows:
-        buffer.write("\t".join(str(c) for c in row) + "\n")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as fh:
-        fh.write(buffer.getvalue().encode("utf-8"))
+    write_gzip_tsv(out, FORMAT_MAGIC, FORMAT_VERSION, COLUMNS, rows)
 
 
 def packaged_path() -> Path:
     """Filesystem path of the MeSH resource shipped in ``clinnlp/resources``."""
-    return Path(str(resources.files("clinnlp") / "resources" / RESOURCE_NAME))
+    return packaged_resource(RESOURCE_NAME)
 
 
 @lru_cache(maxsize=2)
 def load_mesh_terms(path: str | None = None) -> tuple[MeshTerm, ...]:
     """The MeSH terms at ``path`` (default: packaged); :class:`ResourceError` if unreadable."""
     source = Path(path) if path else packaged_path()
-    try:
-        with gzip.open(source, "rt", encoding="utf-8") as fh:
-            lines = fh.read().split("\n")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise ResourceError(f"MeSH resource {source} is missing or corrupt ({exc}); {REBUILD_HINT}") from None
-    if not lines or lines[0].split("\t")[:2] != [FORMAT_MAGIC, FORMAT_VERSION]:
-        raise ResourceError(f"{source} is not a clinnlp MeSH resource v{FORMAT_VERSION}; {REBUILD_HINT}")
-    terms = []
-    for line in lines[2:]:
-        if not line:
-            continue
-        key, surface, label, mesh, count, flags = line.split("\t")
-        terms.append(MeshTerm(tuple(key.split(" ")), surface, label, mesh, int(count), FLAG_CASE_SENSITIVE in flags))
-    return tuple(terms)
+    rows = read_gzip_tsv(source, FORMAT_MAGIC, FORMAT_VERSION, "MeSH resource", REBUILD_HINT)
+    return tuple(
+        MeshTerm(tuple(key.split(" ")), surface, label, mesh, int(count), FLAG_CASE_SENSITIVE in flags)
+        for key, surface, label, mesh, count, flags in rows
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import io
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
-from clinnlp.errors import InputError, ResourceError
+from clinnlp.errors import InputError
 from clinnlp.lexicon import folded_key
+from clinnlp.lexicon.tsv_resource import packaged_resource, read_gzip_tsv, write_gzip_tsv
 
 RESOURCE_NAME = "mesh_descriptors.tsv.gz"
 FORMAT_MAGIC = "#clinnlp-mesh-descriptors"
@@ -83,37 +82,20 @@ def read_wheel(wheel: Path) -> str:
 
 def write_rows(rows: list[tuple[str, str, str]], out: Path) -> None:
     """Write a deterministic gzip TSV (mtime 0, sorted rows)."""
-    buffer = io.StringIO()
-    buffer.write(f"{FORMAT_MAGIC}\t{FORMAT_VERSION}\n" + "\t".join(COLUMNS) + "\n")
-    for row in rows:
-        buffer.write("\t".join(row) + "\n")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as fh:
-        fh.write(buffer.getvalue().encode("utf-8"))
+    write_gzip_tsv(out, FORMAT_MAGIC, FORMAT_VERSION, COLUMNS, rows)
 
 
 def packaged_path() -> Path:
     """Filesystem path of the descriptor resource shipped in ``clinnlp/resources``."""
-    return Path(str(resources.files("clinnlp") / "resources" / RESOURCE_NAME))
+    return packaged_resource(RESOURCE_NAME)
 
 
 @lru_cache(maxsize=2)
 def load_descriptors(path: str | None = None) -> tuple[Descriptor, ...]:
     """The descriptors at ``path`` (default: packaged); :class:`ResourceError` if unreadable."""
     source = Path(path) if path else packaged_path()
-    try:
-        with gzip.open(source, "rt", encoding="utf-8") as fh:
-            lines = fh.read().split("\n")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise ResourceError(f"MeSH descriptor resource {source} is missing or corrupt ({exc}); {REBUILD_HINT}") from None
-    if not lines or lines[0].split("\t")[:2] != [FORMAT_MAGIC, FORMAT_VERSION]:
-        raise ResourceError(f"{source} is not a clinnlp MeSH descriptor resource v{FORMAT_VERSION}; {REBUILD_HINT}")
-    found = []
-    for line in lines[2:]:
-        if line:
-            key, surface, mesh = line.split("\t")
-            found.append(Descriptor(tuple(key.split(" ")), surface, mesh))
-    return tuple(found)
+    rows = read_gzip_tsv(source, FORMAT_MAGIC, FORMAT_VERSION, "MeSH descriptor resource", REBUILD_HINT)
+    return tuple(Descriptor(tuple(key.split(" ")), surface, mesh) for key, surface, mesh in rows)
 
 
 def main(argv: list[str] | None = None) -> None:
