@@ -1,4 +1,5 @@
-"""Shared fixtures: the sample notes, a CLI runner, a helper to write note files, and databases."""
+"""Shared fixtures: the sample notes, a CLI runner, a helper to write note files, a tiny
+PubTator abstract, and databases."""
 
 from __future__ import annotations
 
@@ -42,6 +43,25 @@ def write_file(tmp_path: Path) -> Callable[[str, str | bytes], Path]:
         return path
 
     return _write
+
+
+#: One BC5CDR-style abstract with Chemical and Disease mentions and their MeSH ids.
+TINY_PUBTATOR = (
+    "1|t|Cisplatin-induced renal failure.\n"
+    "1|a|Renal failure developed after cisplatin; aspirin did not cause hypertension.\n"
+    "1\t0\t9\tCisplatin\tChemical\tD002945\n"
+    "1\t18\t31\trenal failure\tDisease\tD051437\n"
+    "1\t33\t46\tRenal failure\tDisease\tD051437\n"
+    "1\t63\t72\tcisplatin\tChemical\tD002945\n"
+    "1\t74\t81\taspirin\tChemical\tD001241\n"
+    "1\t96\t108\thypertension\tDisease\tD006973\n\n"
+)
+
+
+@pytest.fixture()
+def tiny_pubtator(write_file: Callable[[str, str | bytes], Path]) -> Path:
+    """:data:`TINY_PUBTATOR` written to ``tiny.pubtator`` under tmp_path."""
+    return write_file("tiny.pubtator", TINY_PUBTATOR)
 
 
 def _build_tiny_tokenizer(texts: Iterable[str], words: Iterable[str]) -> Any:

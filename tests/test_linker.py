@@ -172,22 +172,11 @@ def test_mention_accuracy_by_hand() -> None:
     assert counts["Disease"] == {"correct": 2, "scored": 3, "skipped": 1}
 
 
-def test_evaluate_adds_the_normalization_block(tmp_path: Path) -> None:
+def test_evaluate_adds_the_normalization_block(tiny_pubtator: Path) -> None:
     from clinnlp.evaluation import DataSpec, evaluate
     from clinnlp.readers.registry import load_label_map
 
-    data = tmp_path / "tiny.pubtator"
-    data.write_text(
-        "1|t|Cisplatin-induced renal failure.\n"
-        "1|a|Renal failure developed after cisplatin; aspirin did not cause hypertension.\n"
-        "1\t0\t9\tCisplatin\tChemical\tD002945\n"
-        "1\t18\t31\trenal failure\tDisease\tD051437\n"
-        "1\t33\t46\tRenal failure\tDisease\tD051437\n"
-        "1\t63\t72\tcisplatin\tChemical\tD002945\n"
-        "1\t74\t81\taspirin\tChemical\tD001241\n"
-        "1\t96\t108\thypertension\tDisease\tD006973\n\n",
-        encoding="utf-8",
-    )
+    data = tiny_pubtator
     spec = DataSpec(f"pubtator:{data}", "pubtator", load_label_map("bc5cdr"))
     metrics = evaluate([spec], ner="lexicon")
     block = metrics["normalization"]

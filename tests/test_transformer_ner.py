@@ -15,16 +15,6 @@ from clinnlp.errors import ConfigError
 from clinnlp.model_registry import DEFAULT_MODEL, resolve_model
 
 NOTE = "Patient with congestive heart failure and pneumonia was given furosemide and ceftriaxone."
-PUBTATOR = (
-    "1|t|Cisplatin-induced renal failure.\n"
-    "1|a|Renal failure developed after cisplatin; aspirin did not cause hypertension.\n"
-    "1\t0\t9\tCisplatin\tChemical\tD002945\n"
-    "1\t18\t31\trenal failure\tDisease\tD051437\n"
-    "1\t33\t46\tRenal failure\tDisease\tD051437\n"
-    "1\t63\t72\tcisplatin\tChemical\tD002945\n"
-    "1\t74\t81\taspirin\tChemical\tD001241\n"
-    "1\t96\t108\thypertension\tDisease\tD006973\n\n"
-)
 METRIC_KEYS = {"precision", "recall", "f1", "tp", "fp", "fn"}
 
 
@@ -61,10 +51,8 @@ def test_models_command(runner: CliRunner) -> None:
     assert result.exit_code == 0 and DEFAULT_MODEL in result.stdout
 
 
-def test_evaluate_writes_the_metrics_shape(
-    runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path]
-) -> None:
-    data = write_file("tiny.pubtator", PUBTATOR)
+def test_evaluate_writes_the_metrics_shape(runner: CliRunner, tmp_path: Path, tiny_pubtator: Path) -> None:
+    data = tiny_pubtator
     out = tmp_path / "eval" / "metrics.json"
     result = runner.invoke(app, ["evaluate", "--data", f"bc5cdr:{data}", "--output", str(out)])
     assert result.exit_code == 0, result.stderr
@@ -83,9 +71,9 @@ def test_evaluate_writes_the_metrics_shape(
 
 
 def test_evaluate_generic_format_with_label_map(
-    runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path]
+    runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path], tiny_pubtator: Path
 ) -> None:
-    data = write_file("tiny.pubtator", PUBTATOR)
+    data = tiny_pubtator
     label_map = write_file("map.json", json.dumps({"label_map": {"Chemical": "MEDICATION", "Disease": "DIAGNOSIS"}}))
     out = tmp_path / "m.json"
     args = ["evaluate", "--data", f"pubtator:{data}", "--label-map", str(label_map), "--ner", "lexicon", "--output", str(out)]
@@ -98,8 +86,10 @@ def test_evaluate_generic_format_with_label_map(
     assert missing.exit_code != 0 and "--label-map" in missing.stderr
 
 
-def test_train_command_runs_a_few_steps(runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path]) -> None:
-    data = write_file("tiny.pubtator", PUBTATOR)
+def test_train_command_runs_a_few_steps(
+    runner: CliRunner, tmp_path: Path, write_file: Callable[[str, str | bytes], Path], tiny_pubtator: Path
+) -> None:
+    data = tiny_pubtator
     config = write_file(
         "tiny.toml",
         f'''base = "minilm"
