@@ -230,6 +230,38 @@ def test_train_end_to_end(base_dir: Path, tmp_path: Path) -> None:
     assert (run / "learning_curves.png").stat().st_size > 0
 
 
+def test_freeze_embeddings_keeps_base_embeddings(base_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from clinnlp.training.trainer import train
+
+    write_pubtator(toy_docs(16, 4), tmp_path / "train.pubtator")
+    write_pubtator(toy_docs(4, 5), tmp_path / "dev.pubtator")
+    spec = {"train": f"pubtator:{tmp_path / 'train.pubtator'}", "dev": f"pubtator:{tmp_path / 'dev.pubtator'}"}
+    config = TrainConfig(
+        corpora=[CorpusConfig(name="toy", head="toy", types=["Drug", "Disease"], **spec)],
+        base=str(base_dir),
+        output=str(tmp_path / "run"),
+        max_length=48,
+        stride=8,
+        batch_size=8,
+        lr=5e-3,
+        epochs=1,
+        progress=False,
+        freeze_embeddings=True,
+        lora=LoraConfig(enabled=False),
+    )
+    train(config)
+    base = load_file(str(base_dir / "model.safetensors"))
+    tuned = load_file(str(tmp_path / "run" / "last" / ENCODER_FILE))
+    embedding_keys = [k for k in tuned if k.startswith("embeddings.")]
+    layer_keys = [k for k in tuned if k.startswith("encoder.layer.") and k.endswith("weight")]
+    assert embedding_keys and layer_keys
+    for key in embedding_keys:
+        assert torch.equal(tuned[key], base[key].float()), key
+    assert any(not torch.equal(tuned[k], base[k].float()) for k in layer_keys)
+
+
 def test_config_overrides_and_errors(tmp_path: Path) -> None:
     config = load_config(
         CONFIGS / "default.toml",

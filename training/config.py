@@ -81,6 +81,7 @@ class TrainConfig:
     max_train_docs: int = 0  # per corpus, 0 = all (quick runs)
     max_dev_docs: int = 0
     max_steps: int = 0  # stop after N optimiser steps, 0 = no limit (smoke tests)
+    freeze_embeddings: bool = False  # full fine-tuning: keep the embedding layer as the base has it
     progress: bool = True
     lora: LoraConfig = field(default_factory=LoraConfig)
 

@@ -237,6 +237,23 @@ def _parameter_groups(model: MultiHeadTokenClassifier, config: TrainConfig) -> l
     ]
 
 
+def _freeze_embeddings(model: MultiHeadTokenClassifier) -> int:
+    """Keep the encoder's embedding layer (a third of MiniLM's weights) at the base's values.
+
+    Why: with full fine-tuning, what changes is then only the transformer layers, so a
+    model can be stored as those layers alone; the vocabulary rows a corpus never uses
+    would otherwise drift under weight decay for nothing. Returns the frozen count.
+    """
+    frozen = 0
+    for name, param in model.encoder.named_parameters():
+        if name.startswith("embeddings.") or ".embeddings." in name:
+            param.requires_grad_(False)
+            frozen += param.numel()
+    if not frozen:
+        raise ConfigError("freeze_embeddings: the encoder has no 'embeddings' module to freeze")
+    return frozen
+
+
 def _save(model: MultiHeadTokenClassifier, target: Path) -> None:
     """Save beside the target and swap it in, so a crash never leaves half a checkpoint."""
     tmp = target.with_name(target.name + ".tmp")
@@ -308,6 +325,8 @@ def train(config: TrainConfig) -> TrainResult:
         lora=lora,
         record_base=config.recorded_base,
     )
+    if config.freeze_embeddings:
+        _freeze_embeddings(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     logger.info("device %s, precision %s, %d of %d parameters trainable", device, precision, trainable, total)
