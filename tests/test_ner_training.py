@@ -14,7 +14,14 @@ from clinnlp.training.config import CorpusConfig, LoraConfig, TrainConfig, load_
 
 from clinnlp.errors import ConfigError, ResourceError
 from clinnlp.ner.labels import Head
-from clinnlp.ner.model import ADAPTER_FILE, ENCODER_FILE, LoraSettings, MultiHeadTokenClassifier, load_tokenizer
+from clinnlp.ner.model import (
+    ADAPTER_FILE,
+    ENCODER_DELTA_FILE,
+    ENCODER_FILE,
+    LoraSettings,
+    MultiHeadTokenClassifier,
+    load_tokenizer,
+)
 from clinnlp.ner.predict import NerPredictor, pad_batch
 from clinnlp.ner.windows import SpecialTokens, encode_texts, make_windows, spans_to_token_labels
 from clinnlp.readers.types import GoldDocument, GoldSpan
@@ -149,6 +156,28 @@ def test_save_load_round_trip(base_dir: Path, tmp_path: Path, lora: bool) -> Non
         after = loaded(batches[0]["input_ids"], batches[0]["attention_mask"], head="toy").logits
     assert torch.equal(before, after)
     assert tokenizer.is_fast
+
+
+def test_compact_model_predicts_like_the_full_one(base_dir: Path, tmp_path: Path) -> None:
+    from clinnlp.ner.delta import compact_model
+
+    model = MultiHeadTokenClassifier.from_base(str(base_dir), {"toy": HEAD}, max_length=48, stride=8)
+    batches = toy_batches(base_dir)
+    fit(model, batches, steps=20, lr=5e-3)
+    full = model.save(tmp_path / "full")
+    compact = compact_model(full, tmp_path / "compact", bits=8, group=16)
+    assert {p.name for p in compact.iterdir()} == {"config.json", "heads.safetensors", ENCODER_DELTA_FILE}
+    assert (compact / ENCODER_DELTA_FILE).stat().st_size < (full / ENCODER_FILE).stat().st_size / 2
+    a, _ = MultiHeadTokenClassifier.load(full)
+    b, _ = MultiHeadTokenClassifier.load(compact)
+    tokens = batches[0]["attention_mask"].bool()
+    with torch.inference_mode():
+        want = a(batches[0]["input_ids"], batches[0]["attention_mask"], head="toy").logits
+        got = b(batches[0]["input_ids"], batches[0]["attention_mask"], head="toy").logits
+    assert torch.equal(want.argmax(-1)[tokens], got.argmax(-1)[tokens])
+    assert (got - want).abs().max() < 0.05 * want.abs().max()
+    with pytest.raises(ConfigError, match="only fully fine-tuned"):
+        compact_model(compact, tmp_path / "again")
 
 
 def test_load_refuses_other_base_weights(base_dir: Path, tmp_path: Path) -> None:

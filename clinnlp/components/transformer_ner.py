@@ -137,9 +137,9 @@ class TransformerNER:
 
 def _adapter_sha(path: Path) -> str | None:
     """sha256 of the model's trained weights file, for the record's provenance."""
-    from clinnlp.ner.model import ADAPTER_FILE, ENCODER_FILE, file_sha256
+    from clinnlp.ner.model import ADAPTER_FILE, ENCODER_DELTA_FILE, ENCODER_FILE, file_sha256
 
-    for name in (ADAPTER_FILE, ENCODER_FILE):
+    for name in (ADAPTER_FILE, ENCODER_FILE, ENCODER_DELTA_FILE):
         if (path / name).is_file():
             return file_sha256(path / name)
     return None

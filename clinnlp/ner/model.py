@@ -7,9 +7,10 @@ corpus's annotation consistent, while the encoder, which is most of the paramete
 shared and learns from all of them.
 
 A saved model is a folder: ``config.json`` (:class:`NerModelConfig`), ``heads.safetensors``,
-and either ``adapter.safetensors`` (LoRA weights only, so the shipped model is a few MB on
-top of the pip-installed base encoder) or ``encoder.safetensors`` (the full encoder, when
-LoRA is off). The tokenizer always comes from the base. Only safetensors are ever read
+and one of ``adapter.safetensors`` (LoRA weights only, a few MB on top of the pip-installed
+base encoder), ``encoder.safetensors`` (the full encoder, when LoRA is off) or
+``encoder_delta.safetensors`` (a fully tuned encoder as a quantised difference from the
+base, see :mod:`clinnlp.ner.delta`). The tokenizer always comes from the base. Only safetensors are ever read
 (``use_safetensors=True``); nothing is unpickled.
 """
 
@@ -32,6 +33,7 @@ CONFIG_FILE = "config.json"
 HEADS_FILE = "heads.safetensors"
 ADAPTER_FILE = "adapter.safetensors"
 ENCODER_FILE = "encoder.safetensors"
+ENCODER_DELTA_FILE = "encoder_delta.safetensors"
 FORMAT_VERSION = 1
 
 MINILM_ALIASES = frozenset({"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
@@ -247,6 +249,7 @@ class MultiHeadTokenClassifier(nn.Module):
         else:
             save_file(_plain(self.encoder.state_dict()), str(out / ENCODER_FILE))
             (out / ADAPTER_FILE).unlink(missing_ok=True)
+            (out / ENCODER_DELTA_FILE).unlink(missing_ok=True)
         return out
 
     @classmethod
@@ -273,8 +276,9 @@ class MultiHeadTokenClassifier(nn.Module):
                 f"{folder} was trained on base weights {config.base_sha256[:12]}..., but "
                 f"{base or config.base!r} has {resolved.sha256[:12]}... (pass check_base=False to use it anyway)"
             )
-        if config.lora.enabled:
-            weights = folder / ADAPTER_FILE
+        delta = not config.lora.enabled and not (folder / ENCODER_FILE).is_file() and (folder / ENCODER_DELTA_FILE).is_file()
+        if config.lora.enabled or delta:
+            weights = folder / (ADAPTER_FILE if config.lora.enabled else ENCODER_DELTA_FILE)
             encoder = _load_encoder(resolved.location)
         else:
             weights = folder / ENCODER_FILE
@@ -287,7 +291,10 @@ class MultiHeadTokenClassifier(nn.Module):
                 raise ResourceError(f"{needed}: missing from the model folder")
         model = cls(encoder, config)
         model.heads.load_state_dict(load_file(str(folder / HEADS_FILE)))
-        state = load_file(str(weights))
+        if delta:
+            state = _read_delta(weights, model.encoder.state_dict())
+        else:
+            state = load_file(str(weights))
         if config.lora.enabled:
             from peft import set_peft_model_state_dict
 
@@ -303,6 +310,27 @@ class MultiHeadTokenClassifier(nn.Module):
                 raise ResourceError(f"{weights}: does not fit the base architecture ({exc})") from None
         model.eval()
         return model, load_tokenizer(resolved.location)
+
+
+def base_encoder_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict of the base encoder a saved model was trained on (as loaded for it)."""
+    folder = Path(model_dir)
+    config = NerModelConfig.from_json((folder / CONFIG_FILE).read_text(encoding="utf-8"), str(folder / CONFIG_FILE))
+    return dict(_load_encoder(resolve_base(config.base).location).state_dict())
+
+
+def _read_delta(path: Path, base_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError, safe_open
+
+    from clinnlp.ner.delta import apply_delta
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata()
+            delta = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
+    except (OSError, SafetensorError) as exc:
+        raise ResourceError(f"{path}: unreadable ({exc})") from None
+    return apply_delta(base_state, delta, metadata, str(path))
 
 
 def _known_sha(base: str) -> str | None:
