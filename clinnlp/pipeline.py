@@ -87,7 +87,7 @@ def load(
     on every mention; ``linker=False`` leaves only the lexicon's own codes), assertion
     (ConText), medication attributes, finding values, and the record builder.
     ``model``/``heads``/``native_labels``/``device``/``precision``/``batch_tokens``/``batch_size``
-    configure the transformer NER; ``precision`` also sets the linker's term encoder.
+    configure the transformer NER; ``device`` and ``precision`` also set the linker's term encoder.
     """
     check_options(ner, device)
     _register_factories()
@@ -111,9 +111,13 @@ def load(
             }
         nlp.add_pipe(factory, config=config)
     if linker:
-        # the linker's term encoder runs in the NER's numeric mode (int8 is CPU-only; the
-        # term encoder always runs on CPU)
-        nlp.add_pipe("clinnlp_linker", config={"precision": precision if ner != "lexicon" else "fp32"})
+        # the linker's term encoder runs on the NER's device and in its numeric mode (on a
+        # GPU the rest of the pipeline is CPU-bound, so the encoder should not add to it)
+        transformer = ner != "lexicon"
+        nlp.add_pipe(
+            "clinnlp_linker",
+            config={"precision": precision if transformer else "fp32", "device": device if transformer else "cpu"},
+        )
     for factory in CONTEXT_COMPONENTS:
         nlp.add_pipe(factory)
     nlp.add_pipe("clinnlp_record")

@@ -228,6 +228,20 @@ def test_term_encoder_batches_by_length_and_bf16_stays_close() -> None:
     assert float(np.min(np.sum(half * together, axis=1))) > 0.99
     with pytest.raises(ConfigError):
         TermEncoder(precision="fp8")
+    with pytest.raises(ConfigError, match="int8 precision is for CPU"):
+        TermEncoder(precision="int8", device="cuda")
+
+
+def test_pipeline_gives_the_linker_the_ner_device() -> None:
+    """The term encoder follows the transformer's device (a GPU run keeps it off the CPU);
+    with the lexicon back-end there is no model device and it stays on the CPU."""
+    import clinnlp
+
+    hybrid = clinnlp.load(ner="hybrid", device="cpu", precision="bf16")
+    assert hybrid.get_pipe_config("clinnlp_linker")["device"] == "cpu"
+    encoder = hybrid.get_pipe("clinnlp_linker").linker.encoder
+    assert (encoder.device, encoder.precision) == ("cpu", "bf16")
+    assert clinnlp.load(ner="lexicon").get_pipe_config("clinnlp_linker")["device"] == "cpu"
 
 
 def _descriptor_file(tmp_path: Path, csv_text: str) -> str:

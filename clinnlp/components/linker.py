@@ -78,14 +78,23 @@ class EntityLinker:
     """Sets each mention's codes (system, code, display, score); ``[]`` when nothing clears the threshold."""
 
     def __init__(
-        self, nlp: Language, name: str, *, threshold: float, rerank: bool, require_primary: bool, precision: str = "fp32"
+        self,
+        nlp: Language,
+        name: str,
+        *,
+        threshold: float,
+        rerank: bool,
+        require_primary: bool,
+        precision: str = "fp32",
+        device: str = "cpu",
     ) -> None:
         from clinnlp.linking.embeddings import TermEncoder
 
         install_extensions()
         self.name = name
         self.require_primary = require_primary
-        self.linker = Linker(term_index(), threshold=threshold, rerank=rerank, encoder=TermEncoder(precision=precision))
+        encoder = TermEncoder(precision=precision, device=device)
+        self.linker = Linker(term_index(), threshold=threshold, rerank=rerank, encoder=encoder)
 
     def __call__(self, doc: Doc) -> Doc:
         abbreviations = abbreviation_map(doc)
@@ -113,14 +122,26 @@ class EntityLinker:
 
 @Language.factory(
     "clinnlp_linker",
-    default_config={"threshold": DEFAULT_THRESHOLD, "rerank": True, "require_primary": True, "precision": "fp32"},
+    default_config={
+        "threshold": DEFAULT_THRESHOLD,
+        "rerank": True,
+        "require_primary": True,
+        "precision": "fp32",
+        "device": "cpu",
+    },
 )
 def make_linker(
-    nlp: Language, name: str, threshold: float, rerank: bool, require_primary: bool, precision: str
+    nlp: Language, name: str, threshold: float, rerank: bool, require_primary: bool, precision: str, device: str
 ) -> EntityLinker:
     """spaCy factory: ``threshold`` below which no code is claimed; ``rerank`` by embeddings;
     ``require_primary``: DIAGNOSIS needs an ICD-10-CM code and MEDICATION a DrugBank id, else ``[]``;
-    ``precision`` (fp32, bf16, int8) of the re-ranking encoder on CPU."""
+    ``precision`` (fp32, bf16, int8) and ``device`` (cpu, cuda, auto) of the re-ranking encoder."""
     return EntityLinker(
-        nlp, name, threshold=threshold, rerank=rerank, require_primary=require_primary, precision=precision
+        nlp,
+        name,
+        threshold=threshold,
+        rerank=rerank,
+        require_primary=require_primary,
+        precision=precision,
+        device=device,
     )

@@ -10,6 +10,7 @@ imported only when the first embedding is asked for.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,13 @@ CACHE_SIZE = 100_000
 class TermEncoder:
     """Encodes short texts into unit vectors, caching each text's vector."""
 
-    def __init__(self, base: str = "minilm", precision: str = "fp32") -> None:
+    def __init__(self, base: str = "minilm", precision: str = "fp32", device: str = "cpu") -> None:
         from clinnlp.ner.precision import check_precision
 
         self.base = base
-        self.precision = check_precision(precision, "cpu")
+        self.device = device  # cpu, cuda, cuda:N or auto; resolved when the model loads
+        self.precision = check_precision(precision, "cpu" if device == "cpu" else "cuda")
+        self._torch_device: Any = None
         self._model: Any = None
         self._tokenizer: Any = None
         self._cache: dict[str, np.ndarray] = {}
@@ -40,8 +43,11 @@ class TermEncoder:
         resolved = resolve_base(self.base)
         self._tokenizer = load_tokenizer(resolved.location)
         from clinnlp.ner.precision import apply_precision
+        from clinnlp.ner.predict import resolve_device
 
-        self._model = apply_precision(_load_encoder(resolved.location).eval(), self.precision)
+        self._torch_device = resolve_device(self.device)
+        model = _load_encoder(resolved.location).eval().to(self._torch_device)
+        self._model = apply_precision(model, self.precision, self._torch_device.type)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors ``(len(texts), dim)``; cached texts are not re-encoded."""
@@ -54,17 +60,21 @@ class TermEncoder:
             encoded = self._tokenizer(missing, truncation=True, max_length=MAX_LENGTH)["input_ids"]
             order = sorted(range(len(missing)), key=lambda k: len(encoded[k]))
             vectors: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(missing)
-            with torch.inference_mode():
+            # on a GPU bf16 runs under autocast (as the NER does); on CPU the weights are cast
+            on_gpu = self._torch_device.type == "cuda" and self.precision == "bf16"
+            autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else nullcontext()
+            with torch.inference_mode(), autocast:
                 # Length-sorted batches: most terms are a few word pieces, and padding them
                 # all to the longest of a document's hundreds of terms cost 4x the compute.
                 for at in range(0, len(order), BATCH_SIZE):
                     rows = order[at : at + BATCH_SIZE]
                     batch = self._tokenizer.pad({"input_ids": [encoded[k] for k in rows]}, return_tensors="pt")
+                    batch = {key: value.to(self._torch_device) for key, value in batch.items()}
                     hidden = self._model(**batch).last_hidden_state.float()
                     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                    for k, vector in zip(rows, pooled.numpy()):
+                    for k, vector in zip(rows, pooled.cpu().numpy()):
                         vectors[k] = vector
             if len(self._cache) + len(missing) > CACHE_SIZE:
                 self._cache.clear()
