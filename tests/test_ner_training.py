@@ -219,29 +219,26 @@ def test_predictor_returns_character_spans(base_dir: Path, tmp_path: Path) -> No
         predictor.predict(texts, "nope")
 
 
+def toy_train_config(base_dir: Path, tmp_path: Path, train_docs: int, dev_docs: int, **settings: object) -> TrainConfig:
+    """A full fine-tuning config over toy PubTator splits written to ``tmp_path``."""
+    write_pubtator(toy_docs(train_docs, 2), tmp_path / "train.pubtator")
+    write_pubtator(toy_docs(dev_docs, 3), tmp_path / "dev.pubtator")
+    spec = {"train": f"pubtator:{tmp_path / 'train.pubtator'}", "dev": f"pubtator:{tmp_path / 'dev.pubtator'}"}
+    corpora = [CorpusConfig(name="toy", head="toy", types=["Drug", "Disease"], **spec)]
+    if settings.pop("two_heads", False):
+        corpora.append(CorpusConfig(name="toy-drugs", head="drugs", types=["Drug"], **spec))
+    defaults: dict[str, object] = {
+        "base": str(base_dir), "output": str(tmp_path / "run"), "max_length": 48, "stride": 8, "batch_size": 8,
+        "lr": 5e-3, "progress": False, "lora": LoraConfig(enabled=False),
+    }
+    return TrainConfig(corpora=corpora, **{**defaults, **settings})  # type: ignore[arg-type]
+
+
 def test_train_end_to_end(base_dir: Path, tmp_path: Path) -> None:
     from clinnlp.training.trainer import train
 
-    write_pubtator(toy_docs(40, 2), tmp_path / "train.pubtator")
-    write_pubtator(toy_docs(8, 3), tmp_path / "dev.pubtator")
-    spec = {"train": f"pubtator:{tmp_path / 'train.pubtator'}", "dev": f"pubtator:{tmp_path / 'dev.pubtator'}"}
-    config = TrainConfig(
-        corpora=[
-            CorpusConfig(name="toy", head="toy", types=["Drug", "Disease"], **spec),
-            CorpusConfig(name="toy-drugs", head="drugs", types=["Drug"], **spec),
-        ],
-        base=str(base_dir),
-        output=str(tmp_path / "run"),
-        max_length=48,
-        stride=8,
-        batch_size=8,
-        lr=5e-3,
-        head_lr=5e-3,
-        epochs=3,
-        patience=0,
-        mixing="round_robin",
-        progress=False,
-        lora=LoraConfig(enabled=False),
+    config = toy_train_config(
+        base_dir, tmp_path, 40, 8, two_heads=True, head_lr=5e-3, epochs=3, patience=0, mixing="round_robin"
     )
     result = train(config)
     run = tmp_path / "run"
@@ -264,22 +261,7 @@ def test_freeze_embeddings_keeps_base_embeddings(base_dir: Path, tmp_path: Path)
 
     from clinnlp.training.trainer import train
 
-    write_pubtator(toy_docs(16, 4), tmp_path / "train.pubtator")
-    write_pubtator(toy_docs(4, 5), tmp_path / "dev.pubtator")
-    spec = {"train": f"pubtator:{tmp_path / 'train.pubtator'}", "dev": f"pubtator:{tmp_path / 'dev.pubtator'}"}
-    config = TrainConfig(
-        corpora=[CorpusConfig(name="toy", head="toy", types=["Drug", "Disease"], **spec)],
-        base=str(base_dir),
-        output=str(tmp_path / "run"),
-        max_length=48,
-        stride=8,
-        batch_size=8,
-        lr=5e-3,
-        epochs=1,
-        progress=False,
-        freeze_embeddings=True,
-        lora=LoraConfig(enabled=False),
-    )
+    config = toy_train_config(base_dir, tmp_path, 16, 4, epochs=1, freeze_embeddings=True)
     train(config)
     base = load_file(str(base_dir / "model.safetensors"))
     tuned = load_file(str(tmp_path / "run" / "last" / ENCODER_FILE))
