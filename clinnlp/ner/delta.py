@@ -67,7 +67,7 @@ def apply_delta(
         bits, group = int(meta["bits"]), int(meta["group"])
     except (KeyError, ValueError):
         raise ResourceError(f"{where}: delta metadata lacks bits/group") from None
-    state = {k: v.clone() for k, v in base.items()}
+    state = dict(base)  # tensors are replaced, never changed in place
     for key, value in delta.items():
         if key.endswith(SCALES):
             continue
@@ -127,16 +127,15 @@ def compact_model(model_dir: str | Path, out_dir: str | Path, *, bits: int = 3, 
     """Copy a trained model folder with its full encoder replaced by a quantised delta."""
     from safetensors.torch import load_file, save_file
 
-    from clinnlp.ner.model import ENCODER_DELTA_FILE, ENCODER_FILE, MultiHeadTokenClassifier, base_encoder_state
+    from clinnlp.ner.model import ENCODER_DELTA_FILE, ENCODER_FILE, base_encoder_state
 
     source, target = Path(model_dir), Path(out_dir)
     if not (source / ENCODER_FILE).is_file():
         raise ConfigError(f"{source}: no {ENCODER_FILE}; only fully fine-tuned models (lora off) are made compact")
     if source.resolve() == target.resolve():
         raise ConfigError("the compact model needs a folder of its own (--out)")
-    MultiHeadTokenClassifier.load(source)  # refuses a folder whose base does not match
-    tuned = load_file(str(source / ENCODER_FILE))
-    tensors, metadata = quantise_delta(tuned, base_encoder_state(source), bits=bits, group=group)
+    base = base_encoder_state(source)  # refuses a folder whose base weights do not match
+    tensors, metadata = quantise_delta(load_file(str(source / ENCODER_FILE)), base, bits=bits, group=group)
     target.mkdir(parents=True, exist_ok=True)
     for item in source.iterdir():
         if item.is_file() and item.name not in (ENCODER_FILE, ENCODER_DELTA_FILE):

@@ -10,8 +10,8 @@ A saved model is a folder: ``config.json`` (:class:`NerModelConfig`), ``heads.sa
 and one of ``adapter.safetensors`` (LoRA weights only, a few MB on top of the pip-installed
 base encoder), ``encoder.safetensors`` (the full encoder, when LoRA is off) or
 ``encoder_delta.safetensors`` (a fully tuned encoder as a quantised difference from the
-base, see :mod:`clinnlp.ner.delta`). The tokenizer always comes from the base. Only safetensors are ever read
-(``use_safetensors=True``); nothing is unpickled.
+base, see :mod:`clinnlp.ner.delta`). The tokenizer always comes from the base. Only
+safetensors are ever read (``use_safetensors=True``); nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -313,10 +313,15 @@ class MultiHeadTokenClassifier(nn.Module):
 
 
 def base_encoder_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict of the base encoder a saved model was trained on (as loaded for it)."""
+    """The state dict of the base encoder a saved model was trained on (as loaded for it);
+    refused, as in :meth:`MultiHeadTokenClassifier.load`, when its weights are not the ones
+    the model records."""
     folder = Path(model_dir)
     config = NerModelConfig.from_json((folder / CONFIG_FILE).read_text(encoding="utf-8"), str(folder / CONFIG_FILE))
-    return dict(_load_encoder(resolve_base(config.base).location).state_dict())
+    resolved = resolve_base(config.base)
+    if config.base_sha256 and resolved.sha256 and resolved.sha256 != config.base_sha256:
+        raise ResourceError(f"{folder} was trained on base weights {config.base_sha256[:12]}..., not {config.base!r}'s")
+    return dict(_load_encoder(resolved.location).state_dict())
 
 
 def _read_delta(path: Path, base_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
