@@ -214,6 +214,34 @@ def test_prefetch_embeds_once_and_changes_nothing() -> None:
     assert encoder.calls == 1  # every fuzzy candidate was already embedded
 
 
+def test_link_memo_gives_equal_copies_and_skips_the_work() -> None:
+    linker = Linker(term_index(), threshold=0.6, encoder=FakeEncoder())
+    first = linker.link("congestive hart failure", "DIAGNOSIS")
+    first[0]["code"] = "edited by a caller"
+    linker.index = None  # type: ignore[assignment]  # a second lookup must not touch the index
+    again = linker.link("congestive hart failure", "DIAGNOSIS")
+    assert again == Linker(term_index(), threshold=0.6, encoder=FakeEncoder()).link("congestive hart failure", "DIAGNOSIS")
+    assert again[0]["code"] != "edited by a caller"
+
+
+def test_component_links_a_batch_of_documents_with_one_prefetch() -> None:
+    """``pipe`` embeds the fuzzy candidates of several documents in one call and gives
+    each mention the codes it gets when its document is linked alone."""
+    texts = [("History of congestive hart failure.", 11, 34, "DIAGNOSIS"), ("Given furosemid.", 6, 15, "MEDICATION")]
+    alone = []
+    for text, start, end, label in texts:
+        nlp, doc = _doc_with_span(text, start, end, label)
+        component = EntityLinker(nlp, "clinnlp_linker", threshold=0.6, rerank=True, require_primary=False)
+        component.linker._encoder = FakeEncoder()
+        alone.append(component(doc).ents[0]._.clinnlp_codes)
+    docs = [_doc_with_span(*t)[1] for t in texts]
+    component = EntityLinker(nlp, "clinnlp_linker", threshold=0.6, rerank=True, require_primary=False)
+    encoder = CountingEncoder()
+    component.linker._encoder = encoder
+    assert [d.ents[0]._.clinnlp_codes for d in component.pipe(docs, batch_size=2)] == alone
+    assert encoder.calls == 1 and all(alone)
+
+
 def test_term_encoder_batches_by_length_and_bf16_stays_close() -> None:
     """Length-sorted batches give each text the vector it gets alone; bf16 (the batch
     engine's CPU mode) moves vectors too little to change a ranking."""

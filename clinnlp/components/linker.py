@@ -20,10 +20,12 @@ the clinnlp label their head type maps to (``clinnlp/rules/transformer_labels.js
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
+from spacy.util import minibatch
 
 from clinnlp.extensions import DIAGNOSIS, MEDICATION, MENTION_LABELS, install_extensions
 from clinnlp.linking.abbreviations import find_abbreviations
@@ -97,14 +99,26 @@ class EntityLinker:
         self.linker = Linker(term_index(), threshold=threshold, rerank=rerank, encoder=encoder)
 
     def __call__(self, doc: Doc) -> Doc:
-        abbreviations = abbreviation_map(doc)
-        labelled = [(ent, clinnlp_label(ent)) for ent in doc.ents]
-        self.linker.prefetch(
-            [(ent.text, label, long_forms_for(ent.text, abbreviations)) for ent, label in labelled if label is not None]
-        )
-        for ent in doc.ents:
-            self.link_span(ent, abbreviations)
-        return doc
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 32) -> Iterator[Doc]:
+        """Link ``batch_size`` documents at a time: their fuzzy candidates are embedded
+        together, in full length-sorted batches (100 MTSamples notes: 3,250 terms took
+        3.6 s embedded one document at a time, 2.2 s together)."""
+        for batch in minibatch(docs, size=batch_size):
+            abbreviations = [abbreviation_map(doc) for doc in batch]
+            self.linker.prefetch(
+                [
+                    (ent.text, label, long_forms_for(ent.text, abbr))
+                    for doc, abbr in zip(batch, abbreviations)
+                    for ent in doc.ents
+                    if (label := clinnlp_label(ent)) is not None
+                ]
+            )
+            for doc, abbr in zip(batch, abbreviations):
+                for ent in doc.ents:
+                    self.link_span(ent, abbr)
+                yield doc
 
     def link_span(self, ent: Span, abbreviations: dict[str, str]) -> None:
         label = clinnlp_label(ent)

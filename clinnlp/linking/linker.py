@@ -75,6 +75,10 @@ BRIDGE_SYSTEMS = ("DrugBank", "DOID", "UMLS", "HPO")
 BRIDGE_WEIGHT = 0.9
 #: Fuzzy candidates re-ranked by embeddings (the trigram top; encoding more costs time for little).
 RERANK_TOP = 10
+#: Mentions whose codes (and mention texts whose trigram candidates) a linker remembers:
+#: clinical notes repeat the same few thousand mention texts, so a batch run links each
+#: once. The memo is cleared when full, as the encoder's cache is.
+MEMO_SIZE = 50_000
 #: Systems whose absence from every exact candidate sends a mention down the fuzzy path.
 FILL_SYSTEMS: dict[str, tuple[str, ...]] = {
     "DIAGNOSIS": ("ICD-10-CM", "MeSH"),
@@ -318,6 +322,8 @@ class Linker:
         self.threshold = threshold
         self.rerank = rerank
         self._encoder = encoder
+        self._links: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self._trigram_hits: dict[str, list[tuple[int, float]]] = {}
 
     @property
     def encoder(self) -> Any:
@@ -372,7 +378,10 @@ class Linker:
 
     def _fuzzy(self, text: str) -> list[tuple[int, float]]:
         """Trigram candidates, re-ranked by embedding cosine when ``rerank`` is on."""
-        hits = self.index.fuzzy(text, FUZZY_TOP)
+        hits = self._trigram_hits.get(text)
+        if hits is None:
+            hits = self.index.fuzzy(text, FUZZY_TOP)
+            _remember(self._trigram_hits, text, hits)
         if not hits:
             return []
         if not self.rerank:
@@ -398,6 +407,8 @@ class Linker:
         self._pending = []
         try:
             for text, label, long_forms in mentions:
+                if (text, label, tuple(long_forms)) in self._links:
+                    continue
                 for query in (text, *long_forms):
                     self.candidates(query, label)
             if self._pending:
@@ -416,6 +427,14 @@ class Linker:
         label's systems first (in :data:`SYSTEMS` order), then any other by score; ``[]``
         when nothing clears the threshold. ``long_forms`` are expansions of the text (an
         abbreviation's definition in the same document), looked up as well."""
+        key = (text, label, tuple(long_forms))
+        known = self._links.get(key)
+        if known is None:
+            known = self._link(text, label, long_forms)
+            _remember(self._links, key, known)
+        return [dict(code) for code in known]  # copies: callers may edit their mention's codes
+
+    def _link(self, text: str, label: str, long_forms: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
         best: dict[str, tuple[float, dict[str, Any]]] = {}
         for query in (text, *long_forms):
             for match in self.candidates(query, label):
@@ -439,3 +458,10 @@ class Linker:
             if code["system"] == system:
                 return code["code"]
         return None
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store ``value`` in a bounded memo, emptying it first when it is full."""
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
