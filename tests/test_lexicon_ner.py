@@ -147,6 +147,15 @@ def test_diagnosis_codes(nlp: Language) -> None:
     assert codes(found["Hypertension"], "DOID")
 
 
+def test_categories_that_are_also_blocks_are_icd_codes(nlp: Language) -> None:
+    """simple-icd-10-cm calls C50 and B20 blocks too; the lexicon still codes with them."""
+    from clinnlp.lexicon.build import is_icd_code
+
+    assert is_icd_code("C50") and is_icd_code("B20") and is_icd_code("C50.919")
+    assert not is_icd_code("C00-C96") and not is_icd_code("2") and not is_icd_code("C50.X")
+    assert codes(ents(nlp("Mother with breast cancer."))["breast cancer"], "ICD-10-CM")[0] == "C50"
+
+
 def test_medication_codes_generic_and_brand(nlp: Language) -> None:
     found = ents(nlp("Metformin 500 mg bid and Lasix 40 mg daily; also furosemide."))
     assert codes(found["Metformin"], "DrugBank")[0] == METFORMIN

@@ -85,6 +85,16 @@ def test_abbreviation_long_form_is_looked_up(linker: Linker) -> None:
     assert expanded is not None and expanded["code"].startswith("G20")
 
 
+def test_capital_first_letter_is_the_same_spelling_and_form_words_drop(linker: Linker) -> None:
+    """"Diabetes" at the start of a list item scores like "diabetes" (a usual-default code at
+    0.7, so a 0.97 folded match would fall under the default threshold); a dosage-form word
+    after a drug name is dropped ("salbutamol inhaler" -> salbutamol)."""
+    default = Linker(term_index(), encoder=FakeEncoder())
+    assert default.link("Diabetes", "DIAGNOSIS") == default.link("diabetes", "DIAGNOSIS")
+    assert _first(default.link("Diabetes", "DIAGNOSIS"), "ICD-10-CM")["code"] == "E11.9"
+    assert _first(linker.link("salbutamol inhaler", "MEDICATION"), "DrugBank")["code"] == "DB01001"
+
+
 def test_mesh_from_bc5cdr_train(linker: Linker) -> None:
     mesh = _first(linker.link("naloxone", "MEDICATION"), "MeSH")
     assert mesh is not None and mesh["code"] == "D009270"

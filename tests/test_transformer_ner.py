@@ -31,6 +31,17 @@ def test_transformer_mentions_and_provenance() -> None:
     assert record.provenance.weights_sha256 and len(record.provenance.weights_sha256) == 64
 
 
+def test_frequency_time_and_vital_words_are_never_mentions() -> None:
+    from clinnlp.components.transformer_ner import rejected_text
+
+    for text in ("twice", "prn", "PRN", "q4-6h", "q 6 hrs", "night", "SpO2 93", "HR 112", "T 38.6", "500 mg", "1-2"):
+        assert rejected_text().fullmatch(text), text
+    for text in ("metoprolol", "night sweats", "T2DM", "vitamin B12", "HIV", "twice-daily dosing regimen"):
+        assert not rejected_text().fullmatch(text), text
+    record = clinnlp.extract("Night-time cough and wheeze twice a week. SpO2 93% on room air. Albuterol prn.")
+    assert not {m.text for m in [*record.diagnoses, *record.medications]} & {"night", "Night", "twice", "SpO2 93", "prn"}
+
+
 def test_hybrid_is_the_default_and_adds_lexicon_codes() -> None:
     nlp = clinnlp.load()
     assert "clinnlp_transformer_ner" in nlp.pipe_names and "clinnlp_lexicon_ner" in nlp.pipe_names

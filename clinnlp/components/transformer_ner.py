@@ -6,6 +6,7 @@ says which of those types become clinnlp mentions, so changing the mapping needs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,16 @@ LABELS_FILE = "transformer_labels.json"
 def label_rules() -> dict[str, Any]:
     """The packaged head-type -> clinnlp-label mapping and head priority."""
     return read_rules_json(LABELS_FILE)
+
+
+@lru_cache(maxsize=1)
+def rejected_text() -> re.Pattern[str]:
+    """One pattern for the packaged ``reject_text`` list: mention texts never emitted as clinnlp labels."""
+    patterns = label_rules().get("reject_text", {}).get("patterns", [])
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns) or r"(?!)", re.IGNORECASE)
+    except re.error as exc:
+        raise ConfigError(f"{LABELS_FILE}: a reject_text pattern is not a regular expression: {exc}") from None
 
 
 @lru_cache(maxsize=4)
@@ -125,6 +136,8 @@ class TransformerNER:
             last -= 1
         if first == last:
             return None
+        if not self.native_labels and rejected_text().fullmatch(doc[first:last].text):
+            return None  # "twice", "prn", "SpO2 93": see reject_text in the label rules
         span = Span(doc, first, last, label=label)
         span._.clinnlp_source = self.name
         span._.clinnlp_confidence = round(float(score), 4)

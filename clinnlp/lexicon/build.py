@@ -416,13 +416,22 @@ def clean_icd_description(description: str) -> str | None:
     return text
 
 
+def is_icd_code(value: str) -> bool:
+    """Whether ``value`` is a codable ICD-10-CM item: a category or subcategory, not a chapter
+    or block. simple-icd-10-cm calls 39 categories blocks too (``C50`` malignant neoplasm of
+    breast, ``B20`` HIV disease, ``F99``), because each is a block of its own; they are codes."""
+    import simple_icd_10_cm as icd
+
+    return icd.is_valid_item(value) and (icd.is_category(value) or not icd.is_chapter_or_block(value))
+
+
 def icd_candidates(tok: Tokenize, flt: TermFilter) -> tuple[list[Candidate], dict[Key, dict[str, Any]]]:
     """DIAGNOSIS (or chapter-R FINDING) entries from ICD-10-CM descriptions, least specific code first."""
     import simple_icd_10_cm as icd
 
     out: list[Candidate] = []
     by_key: dict[Key, dict[str, Any]] = {}
-    codes = [c for c in icd.get_all_codes(with_dots=True) if not icd.is_chapter_or_block(c)]
+    codes = [c for c in dict.fromkeys(icd.get_all_codes(with_dots=True)) if is_icd_code(c)]
     codes.sort(key=lambda c: (len(c.replace(".", "")), c))  # icd.remove_dot is O(n)
     for icd_code in codes:
         if icd_code[0] in ICD_SKIP_CHAPTER_LETTERS:
@@ -484,7 +493,7 @@ def do_xref_codes(xrefs: list[str]) -> CodeList:
         if not system or not value:
             continue
         if system == "ICD-10-CM":
-            if icd.is_valid_item(value) and not icd.is_chapter_or_block(value):
+            if is_icd_code(value):
                 icd_codes.append(value)
         else:
             others.append(code(system, value, None, SCORE_CROSSMAP))

@@ -142,6 +142,12 @@ def _tokenizer() -> Any:
     return spacy.blank("en").tokenizer
 
 
+def _first_lower(text: str) -> str:
+    """``text`` with its first letter in lower case: a capital at the start of a sentence or
+    a list item (``Diabetes``) is not another spelling of the term (``diabetes``)."""
+    return text[:1].lower() + text[1:]
+
+
 def _tokens(text: str) -> list[str]:
     return [t.text for t in _tokenizer()(text) if not t.is_space]
 
@@ -354,7 +360,7 @@ class Linker:
             keep(tid, EXACT_SCORE, "exact")
         folded = folded_key(tokens)
         for tid in index.folded.get(folded, ()):
-            same = index.terms[tid].surface == text.strip()
+            same = _first_lower(index.terms[tid].surface) == _first_lower(text.strip())
             keep(tid, EXACT_SCORE if same else FOLDED_SCORE, "folded")
         for tid in index.bag.get(tuple(sorted(folded)), ()):
             keep(tid, WORD_ORDER_SCORE, "word-order")
