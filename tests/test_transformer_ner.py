@@ -42,6 +42,28 @@ def test_frequency_time_and_vital_words_are_never_mentions() -> None:
     assert not {m.text for m in [*record.diagnoses, *record.medications]} & {"night", "Night", "twice", "SpO2 93", "prn"}
 
 
+def test_mention_edges_inside_a_token_split_it_and_keep_abbreviations() -> None:
+    """A mention ending inside a spaCy token ("pilocarpine-", "Ca(2+)") splits that
+    token instead of being widened to it; scispaCy's abbreviations survive the split."""
+    from clinnlp.components.token_split import split_at
+
+    nlp = clinnlp.load(ner="lexicon", linker=False)
+    text = "Parkinson's disease (PD) after Ca(2+) channel blockers and pilocarpine- or kainic acid. PD again."
+    doc = nlp.make_doc(text)
+    for name in ("clinnlp_sections", "clinnlp_sentences", "abbreviation_detector"):
+        doc = nlp.get_pipe(name)(doc)
+    before = {(a.start_char, a.text, a._.long_form.text) for a in doc._.abbreviations}
+    assert {a[1:] for a in before} == {("PD", "Parkinson's disease")} and len(before) == 2
+    assert {t.text for t in doc} >= {"Ca(2", "pilocarpine-"}
+    ca, pilo = text.index("Ca("), text.index("pilocarpine")
+    assert split_at(doc, [ca, ca + 2, pilo, pilo + 11, 0]) == 2  # 0, ca and pilo are token starts
+    assert doc.text == text
+    assert doc.char_span(ca, ca + 2).text == "Ca" and doc.char_span(pilo, pilo + 11).text == "pilocarpine"
+    assert {(a.start_char, a.text, a._.long_form.text) for a in doc._.abbreviations} == before
+    assert not doc[doc.char_span(ca, ca + 2).end].is_sent_start
+    assert split_at(doc, [ca + 2]) == 0
+
+
 def test_hybrid_is_the_default_and_adds_lexicon_codes() -> None:
     nlp = clinnlp.load()
     assert "clinnlp_transformer_ner" in nlp.pipe_names and "clinnlp_lexicon_ner" in nlp.pipe_names

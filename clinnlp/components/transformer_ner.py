@@ -17,6 +17,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans, minibatch
 
 from clinnlp.components.sections import HEADING_SPANS_KEY
+from clinnlp.components.token_split import split_at
 from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ConfigError
 from clinnlp.extensions import FINDING, install_extensions
@@ -105,16 +106,19 @@ class TransformerNER:
             texts = [doc.text for doc in batch]
             per_head = predictor.predict_heads(texts, self.heads)
             for index, doc in enumerate(batch):
-                spans: list[Span] = []
                 headings = doc.user_data.get(HEADING_SPANS_KEY, [])
-                for head in self.heads:
-                    for start, end, entity_type, score in per_head[head][index]:
-                        if any(h_start < end and start < h_end for h_start, h_end in headings):
-                            continue  # "ALLERGIES:" is a heading, not a diagnosis
-                        span = self._span(doc, start, end, head, entity_type, score)
-                        if span is not None:
-                            spans.append(span)
-                doc.ents = filter_spans(spans + list(doc.ents))
+                kept = [
+                    (head, found)
+                    for head in self.heads
+                    for found in per_head[head][index]
+                    # "ALLERGIES:" is a heading, not a diagnosis
+                    if not any(h_start < found.end and found.start < h_end for h_start, h_end in headings)
+                    and found.score >= self.min_score
+                    and self._label(head, found.label) is not None
+                ]
+                split_at(doc, (edge for _, found in kept for edge in (found.start, found.end)))
+                spans = [self._span(doc, f.start, f.end, head, f.label, f.score) for head, f in kept]
+                doc.ents = filter_spans([s for s in spans if s is not None] + list(doc.ents))
                 yield doc
 
     def _span(self, doc: Doc, start: int, end: int, head: str, entity_type: str, score: float) -> Span | None:
