@@ -252,6 +252,30 @@ def test_component_links_a_batch_of_documents_with_one_prefetch() -> None:
     assert encoder.calls == 1 and all(alone)
 
 
+def test_lru_memo_drops_the_least_recently_used() -> None:
+    from clinnlp.linking.memo import LruMemo
+
+    memo: LruMemo[str, int] = LruMemo(2)
+    memo["a"], memo["b"] = 1, 2
+    assert memo.get("a") == 1  # "a" is now the most recent
+    memo["c"] = 3
+    assert "b" not in memo and memo.get("a") == 1 and memo.get("c") == 3 and len(memo) == 2
+    with pytest.raises(ConfigError, match="at least 1"):
+        LruMemo(0)
+
+
+def test_term_encoder_cache_is_bounded_and_a_larger_batch_still_encodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clinnlp.linking import embeddings
+
+    monkeypatch.setattr(embeddings, "CACHE_SIZE", 3)
+    encoder = embeddings.TermEncoder()
+    texts = ["renal failure", "kidney failure", "heart failure", "hepatitis", "cirrhosis"]
+    vectors = encoder.encode(texts + texts[:1])
+    assert vectors.shape == (6, 384) and np.allclose(vectors[0], vectors[5])
+    assert len(encoder._cache) == 3
+    assert np.allclose(encoder.encode(texts), vectors[:5], atol=1e-5)
+
+
 def test_term_encoder_batches_by_length_and_bf16_stays_close() -> None:
     """Length-sorted batches give each text the vector it gets alone; bf16 (the batch
     engine's CPU mode) moves vectors too little to change a ranking."""

@@ -15,12 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from clinnlp.linking.memo import LruMemo
+
 #: Longest term, in word pieces, that is embedded (terms are short; this bounds the cost).
 MAX_LENGTH = 32
 #: Terms per forward pass (after sorting by length, so a batch pads little).
 BATCH_SIZE = 64
-#: At most this many term embeddings are cached (384 floats each: ~1.5 kB).
-CACHE_SIZE = 100_000
+#: At most this many term embeddings are cached (384 floats each: ~1.6 kB with the key;
+#: 32 MB in all), least recently used dropped first.
+CACHE_SIZE = 20_000
 
 
 class TermEncoder:
@@ -35,7 +38,7 @@ class TermEncoder:
         self._torch_device: Any = None
         self._model: Any = None
         self._tokenizer: Any = None
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: LruMemo[str, np.ndarray] = LruMemo(CACHE_SIZE)
 
     def _load(self) -> None:
         from clinnlp.ner.model import _load_encoder, load_tokenizer, resolve_base
@@ -51,7 +54,12 @@ class TermEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors ``(len(texts), dim)``; cached texts are not re-encoded."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        known: dict[str, np.ndarray] = {}
+        for text in dict.fromkeys(texts):
+            vector = self._cache.get(text)
+            if vector is not None:
+                known[text] = vector
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             if self._model is None:
                 self._load()
@@ -76,8 +84,7 @@ class TermEncoder:
                     pooled = torch.nn.functional.normalize(pooled, dim=-1)
                     for k, vector in zip(rows, pooled.cpu().numpy()):
                         vectors[k] = vector
-            if len(self._cache) + len(missing) > CACHE_SIZE:
-                self._cache.clear()
             for text, vector in zip(missing, vectors):
-                self._cache[text] = vector
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+                known[text] = self._cache[text] = vector
+        # read from ``known``, not the cache: a batch larger than the cache evicts some of it
+        return np.stack([known[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)

@@ -43,6 +43,7 @@ from clinnlp.lexicon import BLOCK_LABEL, exact_key, fold, folded_key, is_skipped
 from clinnlp.lexicon.mesh import load_mesh_terms
 from clinnlp.lexicon.mesh_descriptors import load_descriptors
 from clinnlp.lexicon.store import load_lexicon
+from clinnlp.linking.memo import LruMemo
 from clinnlp.linking.variants import variants
 
 How = Literal["exact", "folded", "word-order", "variant", "fuzzy"]
@@ -75,10 +76,10 @@ BRIDGE_SYSTEMS = ("DrugBank", "DOID", "UMLS", "HPO")
 BRIDGE_WEIGHT = 0.9
 #: Fuzzy candidates re-ranked by embeddings (the trigram top; encoding more costs time for little).
 RERANK_TOP = 10
-#: Mentions whose codes (and mention texts whose trigram candidates) a linker remembers:
-#: clinical notes repeat the same few thousand mention texts, so a batch run links each
-#: once. The memo is cleared when full, as the encoder's cache is.
-MEMO_SIZE = 50_000
+#: Mentions whose codes a linker remembers (least recently used dropped first; about
+#: 0.7 kB each): clinical notes repeat the same few thousand mention texts, so a batch run
+#: links each once.
+MEMO_SIZE = 20_000
 #: Systems whose absence from every exact candidate sends a mention down the fuzzy path.
 FILL_SYSTEMS: dict[str, tuple[str, ...]] = {
     "DIAGNOSIS": ("ICD-10-CM", "MeSH"),
@@ -328,7 +329,8 @@ class Linker:
         self.threshold = threshold
         self.rerank = rerank
         self._encoder = encoder
-        self._links: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self._links: LruMemo[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = LruMemo(MEMO_SIZE)
+        # a batch's fuzzy queries, kept from prefetch to link (emptied at each prefetch)
         self._trigram_hits: dict[str, list[tuple[int, float]]] = {}
 
     @property
@@ -386,8 +388,7 @@ class Linker:
         """Trigram candidates, re-ranked by embedding cosine when ``rerank`` is on."""
         hits = self._trigram_hits.get(text)
         if hits is None:
-            hits = self.index.fuzzy(text, FUZZY_TOP)
-            _remember(self._trigram_hits, text, hits)
+            hits = self._trigram_hits[text] = self.index.fuzzy(text, FUZZY_TOP)
         if not hits:
             return []
         if not self.rerank:
@@ -408,6 +409,7 @@ class Linker:
         """Embed, in one batch, every fuzzy candidate the ``(text, label, long forms)``
         mentions will need, so linking them one by one hits the cache: one forward pass
         per document instead of one per fuzzy mention."""
+        self._trigram_hits.clear()
         if not self.rerank:
             return
         self._pending = []
@@ -436,8 +438,7 @@ class Linker:
         key = (text, label, tuple(long_forms))
         known = self._links.get(key)
         if known is None:
-            known = self._link(text, label, long_forms)
-            _remember(self._links, key, known)
+            known = self._links[key] = self._link(text, label, long_forms)
         return [dict(code) for code in known]  # copies: callers may edit their mention's codes
 
     def _link(self, text: str, label: str, long_forms: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
@@ -464,10 +465,3 @@ class Linker:
             if code["system"] == system:
                 return code["code"]
         return None
-
-
-def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
-    """Store ``value`` in a bounded memo, emptying it first when it is full."""
-    if len(memo) >= MEMO_SIZE:
-        memo.clear()
-    memo[key] = value
