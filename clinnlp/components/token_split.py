@@ -5,8 +5,9 @@ Why: the transformer reads sub-words, so its mentions can end inside a spaCy tok
 ``Ca`` in ``Ca(2+)``, ``spiperone`` in ``[3H]spiperone``. A span must cover whole tokens,
 and widening it to the token (``pilocarpine-``, ``MA)-induced``) made the mention wrong:
 on BC5CDR dev, 103 correct mentions were lost that way (strict F1 0.8297 with the widened
-spans, 0.8378 with the split; ``clinnlp evaluate --data bc5cdr:...``). Splitting only the tokens a mention edge falls in leaves the rest of the
-tokenisation, which the lexicon and the rules were built on, as it is.
+spans, 0.8378 with the split; ``clinnlp evaluate --data bc5cdr:...``). Splitting only the
+tokens a mention edge falls in leaves the rest of the tokenisation, which the lexicon and
+the rules were built on, as it is.
 
 Retokenising moves token indices, so spans held from earlier components go stale;
 scispaCy's abbreviations (``doc._.abbreviations``, each with ``._.long_form``) are the

@@ -123,7 +123,7 @@ class TransformerNER:
 
     def _span(self, doc: Doc, start: int, end: int, head: str, entity_type: str, score: float) -> Span | None:
         mapped = self._label(head, entity_type)
-        if mapped is None or score < self.min_score:
+        if mapped is None:
             return None
         label, kind = mapped
         span = doc.char_span(start, end, label=label, alignment_mode="expand")

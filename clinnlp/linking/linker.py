@@ -330,8 +330,9 @@ class Linker:
         self.rerank = rerank
         self._encoder = encoder
         self._links: LruMemo[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = LruMemo(MEMO_SIZE)
-        # a batch's fuzzy queries, kept from prefetch to link (emptied at each prefetch)
-        self._trigram_hits: dict[str, list[tuple[int, float]]] = {}
+        # a batch's fuzzy queries, kept from prefetch to link (emptied at each prefetch;
+        # bounded too, for callers that link one mention at a time without prefetching)
+        self._trigram_hits: LruMemo[str, list[tuple[int, float]]] = LruMemo(MEMO_SIZE)
 
     @property
     def encoder(self) -> Any:
