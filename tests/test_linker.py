@@ -95,6 +95,16 @@ def test_capital_first_letter_is_the_same_spelling_and_form_words_drop(linker: L
     assert _first(linker.link("salbutamol inhaler", "MEDICATION"), "DrugBank")["code"] == "DB01001"
 
 
+def test_inverted_mesh_headings_are_also_read_in_reading_order(linker: Linker) -> None:
+    from clinnlp.linking.linker import reading_order
+
+    assert reading_order(("meningitis", ",", "cryptococcal")) == ("cryptococcal", "meningitis")
+    assert reading_order(("leukemia", ",", "myeloid", ",", "acute")) == ("acute", "myeloid", "leukemia")
+    assert reading_order(("heart", "failure")) is None and reading_order((",", "x")) is None
+    mesh = _first(linker.link("cryptococcal meningitis", "DIAGNOSIS"), "MeSH")
+    assert mesh is not None and mesh["code"] == "D016919"  # MeSH: "Meningitis, Cryptococcal"
+
+
 def test_mesh_from_bc5cdr_train(linker: Linker) -> None:
     mesh = _first(linker.link("naloxone", "MEDICATION"), "MeSH")
     assert mesh is not None and mesh["code"] == "D009270"

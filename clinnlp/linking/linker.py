@@ -143,6 +143,26 @@ def _tokenizer() -> Any:
     return spacy.blank("en").tokenizer
 
 
+def reading_order(key: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A MeSH heading's words in reading order, or None when it is not inverted.
+
+    MeSH inverts its headings (``Meningitis, Cryptococcal``, ``Leukemia, Myeloid, Acute``);
+    notes and papers write ``cryptococcal meningitis``. The comma-separated parts are read
+    last first (``acute myeloid leukemia``); where that order is still off (``Death,
+    Sudden, Cardiac``), the word-order pass finds it."""
+    if "," not in key:
+        return None
+    parts: list[tuple[str, ...]] = []
+    start = 0
+    for at, word in enumerate((*key, ",")):
+        if word == ",":
+            parts.append(key[start:at])
+            start = at + 1
+    if any(not part for part in parts):
+        return None
+    return tuple(word for part in reversed(parts) for word in part)
+
+
 def _first_lower(text: str) -> str:
     """``text`` with its first letter in lower case: a capital at the start of a sentence or
     a list item (``Diabetes``) is not another spelling of the term (``diabetes``)."""
@@ -264,15 +284,17 @@ class TermIndex:
                     labels_of[code].add(term.label)
         for d in load_descriptors(descriptor_path):
             code = {"system": MESH_SYSTEM, "code": d.mesh, "display": d.surface, "score": DESCRIPTOR_SCORE}
-            tids = self.folded.get(d.key, [])
-            for tid in tids:
-                self.terms[tid].add(code)
-            if tids:
-                continue
-            for label in sorted(labels_of.get(d.mesh) or ("DIAGNOSIS", "MEDICATION")):
-                tid = self._term(d.key, d.surface, label, case_sensitive=False)
-                self.terms[tid].add(code)
-                self.exact_only.add(tid)
+            natural = reading_order(d.key)
+            for key in (d.key,) if natural is None else (d.key, natural):
+                tids = self.folded.get(key, [])
+                for tid in tids:
+                    self.terms[tid].add(code)
+                if tids:
+                    continue
+                for label in sorted(labels_of.get(d.mesh) or ("DIAGNOSIS", "MEDICATION")):
+                    tid = self._term(key, d.surface, label, case_sensitive=False)
+                    self.terms[tid].add(code)
+                    self.exact_only.add(tid)
 
     def _build_trigrams(self) -> None:
         lists: dict[str, list[int]] = defaultdict(list)
