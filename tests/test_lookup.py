@@ -45,6 +45,13 @@ def test_misspelling_found_fuzzily() -> None:
     assert 0 < results[0].score < 0.95
 
 
+def test_mesh_descriptor_names_in_both_orders() -> None:
+    """As the linker: MeSH's inverted heading is found written either way."""
+    for term in ("cryptococcal meningitis", "Meningitis, Cryptococcal"):
+        results = lookup(term, system="MeSH")
+        assert results[0].code == "D016919" and results[0].how in ("exact", "folded"), results[:2]
+
+
 def test_candidates_are_ranked_unique_and_bounded() -> None:
     results = lookup("congestive heart failure", top=25)
     assert 0 < len(results) <= 25

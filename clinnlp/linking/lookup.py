@@ -129,6 +129,23 @@ def _index() -> _TrigramIndex:
 
 
 @lru_cache(maxsize=1)
+def _mesh_names() -> dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]]:
+    """MeSH descriptor preferred names by folded key, as MeSH writes them and in reading
+    order: the names the linker adds to its index (``Meningitis, Cryptococcal`` is found
+    as ``cryptococcal meningitis``), so a lookup agrees with the codes a mention gets."""
+    from clinnlp.lexicon.mesh_descriptors import load_descriptors
+    from clinnlp.linking.linker import DESCRIPTOR_SCORE, MESH_SYSTEM, reading_order
+
+    names: dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]] = {}
+    for d in load_descriptors():
+        code = {"system": MESH_SYSTEM, "code": d.mesh, "display": d.surface, "score": DESCRIPTOR_SCORE}
+        natural = reading_order(d.key)
+        for key in (d.key,) if natural is None else (d.key, natural):
+            names.setdefault(key, []).append((d.surface, code))
+    return names
+
+
+@lru_cache(maxsize=1)
 def known_systems() -> tuple[str, ...]:
     """The code systems the packaged lexicon maps to, sorted."""
     lexicon = load_lexicon()
@@ -163,16 +180,18 @@ def lookup(term: str, system: str | None = None, top: int = 10) -> list[Candidat
     best: dict[tuple[str, str], Candidate] = {}
 
     def add(entry: Entry, match_score: float, how: How) -> None:
-        if entry.label == BLOCK_LABEL:
-            return
-        for code in entry.codes():
+        if entry.label != BLOCK_LABEL:
+            add_codes(entry.codes(), match_score, how, entry.surface, entry.label)
+
+    def add_codes(codes: list[dict[str, Any]], match_score: float, how: How, surface: str, label: str) -> None:
+        for code in codes:
             if wanted is not None and code["system"] != wanted:
                 continue
             score = round(match_score * float(code.get("score") or 1.0), 4)
             key = (code["system"], str(code["code"]))
             old = best.get(key)
             if old is None or score > old.score or (score == old.score and _HOW_RANK[how] < _HOW_RANK[old.how]):
-                best[key] = Candidate(key[0], key[1], code.get("display"), score, entry.surface, entry.label, how)
+                best[key] = Candidate(key[0], key[1], code.get("display"), score, surface, label, how)
 
     text = term.strip()
     tokens = _tokens(text)
@@ -188,6 +207,10 @@ def lookup(term: str, system: str | None = None, top: int = 10) -> list[Candidat
     if folded_entry is not None:
         same = folded_entry.surface == text
         add(folded_entry, EXACT_SCORE if same else FOLDED_SCORE, "exact" if same else "folded")
+
+    for surface, code in _mesh_names().get(folded, ()):
+        same = surface == text
+        add_codes([code], EXACT_SCORE if same else FOLDED_SCORE, "exact" if same else "folded", surface, "")
 
     index = _index()
     grams = [g for g in _trigrams(_fuzzy_text(tokens)) if g in index.postings]
