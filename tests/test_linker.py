@@ -96,7 +96,7 @@ def test_capital_first_letter_is_the_same_spelling_and_form_words_drop(linker: L
 
 
 def test_inverted_mesh_headings_are_also_read_in_reading_order(linker: Linker) -> None:
-    from clinnlp.linking.linker import reading_order
+    from clinnlp.lexicon.mesh_descriptors import reading_order
 
     assert reading_order(("meningitis", ",", "cryptococcal")) == ("cryptococcal", "meningitis")
     assert reading_order(("leukemia", ",", "myeloid", ",", "acute")) == ("acute", "myeloid", "leukemia")

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -22,6 +22,9 @@ from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ConfigError
 from clinnlp.extensions import FINDING, install_extensions
 from clinnlp.model_registry import resolve_model
+
+if TYPE_CHECKING:  # the model code (and torch) is loaded with the first model, not here
+    from clinnlp.ner.windows import PredictedSpan
 
 LABELS_FILE = "transformer_labels.json"
 
@@ -108,25 +111,22 @@ class TransformerNER:
             for index, doc in enumerate(batch):
                 headings = doc.user_data.get(HEADING_SPANS_KEY, [])
                 kept = [
-                    (head, found)
+                    (head, found, mapped)
                     for head in self.heads
                     for found in per_head[head][index]
                     # "ALLERGIES:" is a heading, not a diagnosis
                     if not any(h_start < found.end and found.start < h_end for h_start, h_end in headings)
                     and found.score >= self.min_score
-                    and self._label(head, found.label) is not None
+                    and (mapped := self._label(head, found.label)) is not None
                 ]
-                split_at(doc, (edge for _, found in kept for edge in (found.start, found.end)))
-                spans = [self._span(doc, f.start, f.end, head, f.label, f.score) for head, f in kept]
+                split_at(doc, (edge for _, found, _ in kept for edge in (found.start, found.end)))
+                spans = [self._span(doc, head, found, *mapped) for head, found, mapped in kept]
                 doc.ents = filter_spans([s for s in spans if s is not None] + list(doc.ents))
                 yield doc
 
-    def _span(self, doc: Doc, start: int, end: int, head: str, entity_type: str, score: float) -> Span | None:
-        mapped = self._label(head, entity_type)
-        if mapped is None:
-            return None
-        label, kind = mapped
-        span = doc.char_span(start, end, label=label, alignment_mode="expand")
+    def _span(self, doc: Doc, head: str, found: PredictedSpan, label: str, kind: str | None) -> Span | None:
+        """The doc span of a head's mention under its clinnlp ``label``, or None if it falls away."""
+        span = doc.char_span(found.start, found.end, label=label, alignment_mode="expand")
         if span is None:
             return None
         # the model sees windows, not sentences: a mention never runs past a sentence end
@@ -144,9 +144,9 @@ class TransformerNER:
             return None  # "twice", "prn", "SpO2 93": see reject_text in the label rules
         span = Span(doc, first, last, label=label)
         span._.clinnlp_source = self.name
-        span._.clinnlp_confidence = round(float(score), 4)
+        span._.clinnlp_confidence = round(float(found.score), 4)
         span._.clinnlp_codes = []
-        span._.clinnlp_native_label = f"{head}:{entity_type}"
+        span._.clinnlp_native_label = f"{head}:{found.label}"
         if label == FINDING:
             span._.clinnlp_finding_kind = kind or "other"
         return span

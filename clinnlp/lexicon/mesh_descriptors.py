@@ -53,6 +53,31 @@ class Descriptor:
     surface: str
     mesh: str
 
+    def keys(self) -> tuple[tuple[str, ...], ...]:
+        """The name's key as MeSH writes it and, for an inverted heading, in reading order."""
+        natural = reading_order(self.key)
+        return (self.key,) if natural is None else (self.key, natural)
+
+
+def reading_order(key: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A MeSH heading's words in reading order, or None when it is not inverted.
+
+    MeSH inverts its headings (``Meningitis, Cryptococcal``, ``Leukemia, Myeloid, Acute``);
+    notes and papers write ``cryptococcal meningitis``. The comma-separated parts are read
+    last first (``acute myeloid leukemia``); where that order is still off (``Death,
+    Sudden, Cardiac``), the linker's word-order pass finds it."""
+    if "," not in key:
+        return None
+    parts: list[tuple[str, ...]] = []
+    start = 0
+    for at, word in enumerate((*key, ",")):
+        if word == ",":
+            parts.append(key[start:at])
+            start = at + 1
+    if any(not part for part in parts):
+        return None
+    return tuple(word for part in reversed(parts) for word in part)
+
 
 def rows_from_csv(text: str) -> list[tuple[str, str, str]]:
     """(folded key, surface, D-id) rows, sorted, from the package's ``id,scheme,subject`` CSV."""

@@ -55,11 +55,13 @@ class TermEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors ``(len(texts), dim)``; cached texts are not re-encoded."""
         known: dict[str, np.ndarray] = {}
+        missing: list[str] = []
         for text in dict.fromkeys(texts):
             vector = self._cache.get(text)
-            if vector is not None:
+            if vector is None:
+                missing.append(text)
+            else:
                 known[text] = vector
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
             if self._model is None:
                 self._load()

@@ -41,7 +41,7 @@ import numpy as np
 from clinnlp.errors import ConfigError
 from clinnlp.lexicon import BLOCK_LABEL, exact_key, fold, folded_key, is_skipped
 from clinnlp.lexicon.mesh import load_mesh_terms
-from clinnlp.lexicon.mesh_descriptors import load_descriptors
+from clinnlp.lexicon.mesh_descriptors import Descriptor, load_descriptors
 from clinnlp.lexicon.store import load_lexicon
 from clinnlp.linking.memo import LruMemo
 from clinnlp.linking.variants import variants
@@ -143,24 +143,9 @@ def _tokenizer() -> Any:
     return spacy.blank("en").tokenizer
 
 
-def reading_order(key: tuple[str, ...]) -> tuple[str, ...] | None:
-    """A MeSH heading's words in reading order, or None when it is not inverted.
-
-    MeSH inverts its headings (``Meningitis, Cryptococcal``, ``Leukemia, Myeloid, Acute``);
-    notes and papers write ``cryptococcal meningitis``. The comma-separated parts are read
-    last first (``acute myeloid leukemia``); where that order is still off (``Death,
-    Sudden, Cardiac``), the word-order pass finds it."""
-    if "," not in key:
-        return None
-    parts: list[tuple[str, ...]] = []
-    start = 0
-    for at, word in enumerate((*key, ",")):
-        if word == ",":
-            parts.append(key[start:at])
-            start = at + 1
-    if any(not part for part in parts):
-        return None
-    return tuple(word for part in reversed(parts) for word in part)
+def descriptor_code(descriptor: Descriptor) -> dict[str, Any]:
+    """The MeSH code a descriptor's preferred name gives (the linker's and ``clinnlp lookup``'s)."""
+    return {"system": MESH_SYSTEM, "code": descriptor.mesh, "display": descriptor.surface, "score": DESCRIPTOR_SCORE}
 
 
 def _first_lower(text: str) -> str:
@@ -283,9 +268,8 @@ class TermIndex:
                 if system == MESH_SYSTEM and term.label in ("DIAGNOSIS", "MEDICATION"):
                     labels_of[code].add(term.label)
         for d in load_descriptors(descriptor_path):
-            code = {"system": MESH_SYSTEM, "code": d.mesh, "display": d.surface, "score": DESCRIPTOR_SCORE}
-            natural = reading_order(d.key)
-            for key in (d.key,) if natural is None else (d.key, natural):
+            code = descriptor_code(d)
+            for key in d.keys():
                 tids = self.folded.get(key, [])
                 for tid in tids:
                     self.terms[tid].add(code)
@@ -438,7 +422,7 @@ class Linker:
         self._pending = []
         try:
             for text, label, long_forms in mentions:
-                if (text, label, tuple(long_forms)) in self._links:
+                if _link_key(text, label, long_forms) in self._links:
                     continue
                 for query in (text, *long_forms):
                     self.candidates(query, label)
@@ -458,7 +442,7 @@ class Linker:
         label's systems first (in :data:`SYSTEMS` order), then any other by score; ``[]``
         when nothing clears the threshold. ``long_forms`` are expansions of the text (an
         abbreviation's definition in the same document), looked up as well."""
-        key = (text, label, tuple(long_forms))
+        key = _link_key(text, label, long_forms)
         known = self._links.get(key)
         if known is None:
             known = self._links[key] = self._link(text, label, long_forms)
@@ -488,3 +472,8 @@ class Linker:
             if code["system"] == system:
                 return code["code"]
         return None
+
+
+def _link_key(text: str, label: str, long_forms: Iterable[str]) -> tuple[str, str, tuple[str, ...]]:
+    """What a mention's codes depend on: its text, its label and its long forms."""
+    return (text, label, tuple(long_forms))

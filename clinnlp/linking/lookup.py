@@ -134,14 +134,12 @@ def _mesh_names() -> dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]]:
     order: the names the linker adds to its index (``Meningitis, Cryptococcal`` is found
     as ``cryptococcal meningitis``), so a lookup agrees with the codes a mention gets."""
     from clinnlp.lexicon.mesh_descriptors import load_descriptors
-    from clinnlp.linking.linker import DESCRIPTOR_SCORE, MESH_SYSTEM, reading_order
+    from clinnlp.linking.linker import descriptor_code
 
     names: dict[tuple[str, ...], list[tuple[str, dict[str, Any]]]] = {}
     for d in load_descriptors():
-        code = {"system": MESH_SYSTEM, "code": d.mesh, "display": d.surface, "score": DESCRIPTOR_SCORE}
-        natural = reading_order(d.key)
-        for key in (d.key,) if natural is None else (d.key, natural):
-            names.setdefault(key, []).append((d.surface, code))
+        for key in d.keys():
+            names.setdefault(key, []).append((d.surface, descriptor_code(d)))
     return names
 
 

@@ -266,16 +266,8 @@ class MultiHeadTokenClassifier(nn.Module):
         from transformers import AutoConfig, AutoModel
 
         folder = Path(directory)
-        config_path = folder / CONFIG_FILE
-        if not config_path.is_file():
-            raise ResourceError(f"{folder}: not a clinnlp NER model folder (no {CONFIG_FILE})")
-        config = NerModelConfig.from_json(config_path.read_text(encoding="utf-8"), str(config_path))
-        resolved = resolve_base(base or config.base)
-        if check_base and config.base_sha256 and resolved.sha256 and resolved.sha256 != config.base_sha256:
-            raise ResourceError(
-                f"{folder} was trained on base weights {config.base_sha256[:12]}..., but "
-                f"{base or config.base!r} has {resolved.sha256[:12]}... (pass check_base=False to use it anyway)"
-            )
+        config = _read_config(folder)
+        resolved = _checked_base(folder, config, base, check_base)
         delta = not config.lora.enabled and not (folder / ENCODER_FILE).is_file() and (folder / ENCODER_DELTA_FILE).is_file()
         if config.lora.enabled or delta:
             weights = folder / (ADAPTER_FILE if config.lora.enabled else ENCODER_DELTA_FILE)
@@ -317,11 +309,28 @@ def base_encoder_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
     refused, as in :meth:`MultiHeadTokenClassifier.load`, when its weights are not the ones
     the model records."""
     folder = Path(model_dir)
-    config = NerModelConfig.from_json((folder / CONFIG_FILE).read_text(encoding="utf-8"), str(folder / CONFIG_FILE))
-    resolved = resolve_base(config.base)
-    if config.base_sha256 and resolved.sha256 and resolved.sha256 != config.base_sha256:
-        raise ResourceError(f"{folder} was trained on base weights {config.base_sha256[:12]}..., not {config.base!r}'s")
+    resolved = _checked_base(folder, _read_config(folder), None, True)
     return dict(_load_encoder(resolved.location).state_dict())
+
+
+def _read_config(folder: Path) -> NerModelConfig:
+    """A model folder's ``config.json``; :class:`ResourceError` if the folder is no model."""
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise ResourceError(f"{folder}: not a clinnlp NER model folder (no {CONFIG_FILE})")
+    return NerModelConfig.from_json(config_path.read_text(encoding="utf-8"), str(config_path))
+
+
+def _checked_base(folder: Path, config: NerModelConfig, base: str | None, check_base: bool) -> ResolvedBase:
+    """The resolved base encoder (``base`` or the recorded one), refused when ``check_base``
+    and its weights hash differs from the one the model was trained on."""
+    resolved = resolve_base(base or config.base)
+    if check_base and config.base_sha256 and resolved.sha256 and resolved.sha256 != config.base_sha256:
+        raise ResourceError(
+            f"{folder} was trained on base weights {config.base_sha256[:12]}..., but "
+            f"{base or config.base!r} has {resolved.sha256[:12]}... (pass check_base=False to use it anyway)"
+        )
+    return resolved
 
 
 def _read_delta(path: Path, base_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
