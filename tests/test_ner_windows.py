@@ -16,6 +16,7 @@ from clinnlp.ner.windows import (
     merge_windows,
     spans_to_token_labels,
     token_labels_to_spans,
+    viterbi_tags,
     window_bounds,
     word_tags_to_spans,
 )
@@ -102,6 +103,60 @@ def test_stray_inside_tags_are_repaired(setup):
     spans = word_tags_to_spans(doc, [i_drug, 0, i_dis, b_dis, i_dis], HEAD, [0.9, 1.0, 0.5, 0.7, 0.9])
     assert [s[:3] for s in spans] == [(0, 7, "Drug"), (12, 17, "Disease"), (18, 31, "Disease")]
     assert spans[2].score == pytest.approx(0.8)
+
+
+def _word_probs(rows: list[dict[str, float]]) -> np.ndarray:
+    """One probability row per word from ``{tag: p}``, the rest spread evenly."""
+    probs = np.zeros((len(rows), HEAD.num_tags), dtype=np.float32)
+    for w, row in enumerate(rows):
+        rest = (1.0 - sum(row.values())) / (HEAD.num_tags - len(row))
+        probs[w] = rest
+        for tag, p in row.items():
+            probs[w, HEAD.tag_id(tag)] = p
+    return probs
+
+
+def test_viterbi_joins_a_mention_that_argmax_breaks():
+    """'Graft - versus-host disease': argmax says B, O, I, I; the best valid BIO sequence
+    keeps one mention (I on the hyphen) rather than two."""
+    probs = _word_probs(
+        [{"B-Disease": 0.9}, {"O": 0.5, "I-Disease": 0.45}, {"I-Disease": 0.8, "B-Disease": 0.1}, {"I-Disease": 0.9}]
+    )
+    assert list(probs.argmax(axis=1)) == [3, 0, 4, 4]
+    tags = viterbi_tags(probs, HEAD)
+    assert [HEAD.tags[t] for t in tags] == ["B-Disease", "I-Disease", "I-Disease", "I-Disease"]
+
+
+def test_viterbi_keeps_a_valid_argmax_and_never_starts_inside():
+    valid = _word_probs([{"B-Drug": 0.8}, {"O": 0.9}, {"B-Disease": 0.7}, {"I-Disease": 0.6}])
+    assert viterbi_tags(valid, HEAD) == list(valid.argmax(axis=1))
+    stray = _word_probs([{"I-Drug": 0.6, "B-Drug": 0.3}, {"O": 0.9}])
+    assert [HEAD.tags[t] for t in viterbi_tags(stray, HEAD)] == ["B-Drug", "O"]
+    # an I of another type cannot continue a mention either
+    switch = _word_probs([{"B-Drug": 0.9}, {"I-Disease": 0.6, "I-Drug": 0.3}])
+    assert [HEAD.tags[t] for t in viterbi_tags(switch, HEAD)] == ["B-Drug", "I-Drug"]
+
+
+def test_viterbi_output_is_always_valid_bio():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        logits = rng.normal(size=(int(rng.integers(1, 30)), HEAD.num_tags)) * 3
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        tags = [HEAD.tags[t] for t in viterbi_tags(probs, HEAD)]
+        for before, tag in zip(["O", *tags], tags):
+            if tag.startswith("I-"):
+                assert before[2:] == tag[2:], tags
+
+
+def test_decode_scores_a_mention_by_its_chosen_tags(setup):
+    _, _, tokenizer = setup
+    (doc,) = encode_texts(tokenizer, ["acute renal failure"])
+    probs = _word_probs([{"B-Disease": 0.9}, {"O": 0.5, "I-Disease": 0.4}, {"I-Disease": 0.8}])
+    token_probs = np.zeros((len(doc), HEAD.num_tags), dtype=np.float32)
+    token_probs[list(doc.word_starts)] = probs
+    (span,) = decode_probs(doc, token_probs, HEAD)
+    assert span[:3] == (0, 19, "Disease")
+    assert span.score == pytest.approx((0.9 + 0.4 + 0.8) / 3)
 
 
 def test_windows_merge_recovers_each_mention_once(setup):

@@ -42,6 +42,21 @@ def test_frequency_time_and_vital_words_are_never_mentions() -> None:
     assert not {m.text for m in [*record.diagnoses, *record.medications]} & {"night", "Night", "twice", "SpO2 93", "prn"}
 
 
+def test_mentions_never_end_with_a_function_word() -> None:
+    """'nausea and' loses its 'and' (see edge_words in the label rules); a mention that is
+    only such a word as an abbreviation ('AT', ataxia-telangiectasia) stays whole."""
+    from clinnlp.ner.windows import PredictedSpan
+
+    nlp = clinnlp.load(ner="transformer", linker=False)
+    ner = nlp.get_pipe("clinnlp_transformer_ner")
+    text = "Nausea and vomiting after loss of hearing in AT patients."
+    doc = nlp.make_doc(text)
+    at = text.index("AT")
+    found = [(0, len("Nausea and")), (text.index("loss"), text.index("hearing") - 1), (at, at + 2)]
+    spans = [ner._span(doc, "ncbi", PredictedSpan(s, e, "Disease", 0.9), "DIAGNOSIS", None) for s, e in found]
+    assert [s.text for s in spans if s is not None] == ["Nausea", "loss", "AT"]
+
+
 def test_mention_edges_inside_a_token_split_it_and_keep_abbreviations() -> None:
     """A mention ending inside a spaCy token ("pilocarpine-", "Ca(2+)") splits that
     token instead of being widened to it; scispaCy's abbreviations survive the split."""

@@ -45,6 +45,12 @@ def rejected_text() -> re.Pattern[str]:
         raise ConfigError(f"{LABELS_FILE}: a reject_text pattern is not a regular expression: {exc}") from None
 
 
+@lru_cache(maxsize=1)
+def trailing_words() -> frozenset[str]:
+    """Words a mention never ends with, as written (``edge_words`` in the label rules)."""
+    return frozenset(label_rules().get("edge_words", {}).get("trailing", []))
+
+
 @lru_cache(maxsize=4)
 def _predictor(model_path: str, device: str, precision: str = "fp32", batch_tokens: int | None = None) -> Any:
     """One loaded model per (folder, device, numeric mode) per process; loading costs seconds."""
@@ -136,7 +142,10 @@ class TransformerNER:
         # window/word decoding can start or end a span on punctuation ("-acquired"); trim it
         while first < last and (doc[first].is_punct or doc[first].is_space):
             first += 1
-        while last > first and (doc[last - 1].is_punct or doc[last - 1].is_space):
+        trailing = trailing_words()  # lower-case only: "AT" (ataxia-telangiectasia) is a mention
+        while last > first and (
+            doc[last - 1].is_punct or doc[last - 1].is_space or (last - 1 > first and doc[last - 1].text in trailing)
+        ):
             last -= 1
         if first == last:
             return None
