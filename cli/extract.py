@@ -88,6 +88,7 @@ def extract(
         str | None,
         typer.Option("--model", "-m", help="NER model: a packaged name (see 'clinnlp models'), a model folder, or a hub id."),
     ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Kind of text: clinical (notes; the default) or literature (PubMed abstracts: adds the model's BC5CDR chemical and disease tagger). Picks which of the model's taggers become mentions.")] = None,
 ) -> int:
     """Extract a structured record (diagnoses, medications, findings) from each note.
 
@@ -95,18 +96,19 @@ def extract(
     on stderr, one line each; the others are still processed and written, and the exit
     code is 1 when any input failed.
     """
-    from clinnlp.pipeline import NER_BACKENDS
+    from clinnlp.pipeline import NER_BACKENDS, check_options
     from clinnlp.runner import extract_inputs
 
     if ner not in NER_BACKENDS:
         raise typer.BadParameter(f"{ner!r} is not one of {', '.join(map(repr, NER_BACKENDS))}", param_hint="'--ner'")
+    check_options(ner, domain=domain)
     if out is not None and out.parent and not out.parent.exists():
         raise typer.BadParameter(f"folder {str(out.parent)!r} does not exist", param_hint="'--out'")
 
     records: list[Record] = []
     texts: list[str] = []
     failures = 0
-    outcomes = extract_inputs(inputs, ner=ner, model=model)
+    outcomes = extract_inputs(inputs, ner=ner, model=model, domain=domain)
     if len(inputs) > 3 and sys.stderr.isatty():
         from rich.progress import track
 

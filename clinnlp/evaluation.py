@@ -147,6 +147,7 @@ def evaluate(
     *,
     model: str | None = None,
     ner: str = "transformer",
+    domain: str | None = None,
     split: str = "dev",
     root: Path | None = None,
     device: str = "cpu",
@@ -160,7 +161,8 @@ def evaluate(
 
     ``assertion_types`` limits the assertion block to gold mentions of those types (the
     corpus's own with ``gold_spans`` or a model head of the corpus, else clinnlp types);
-    None scores every gold mention."""
+    None scores every gold mention. ``domain`` (clinical, literature) is the pipeline's kind of
+    text where mentions are scored in clinnlp types."""
     from clinnlp.model_registry import resolve_model
     from clinnlp.pipeline import load
 
@@ -189,7 +191,7 @@ def evaluate(
         else:
             docs = apply_label_map(docs, label_map)
             eval_types = sorted({t for t in label_map.mapping.values() if t})
-            nlp = load(ner=ner, model=model, device=device)
+            nlp = load(ner=ner, model=model, device=device, domain=domain)
         progress = on_corpus(item.spec, len(docs)) if on_corpus else None
         run = _examples(docs, nlp, native, progress)
         examples, pairs = run.examples, run.pairs

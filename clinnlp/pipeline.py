@@ -60,8 +60,12 @@ def _split_glued_commas(nlp: Language) -> None:
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
-def check_options(ner: str, device: str = "cpu") -> None:
+def check_options(ner: str, device: str = "cpu", domain: str | None = None) -> None:
     """Raise :class:`ConfigError` naming the allowed values for a bad option."""
+    if domain is not None:
+        from clinnlp.components.transformer_ner import domain_rules
+
+        domain_rules(domain)
     if ner not in NER_BACKENDS:
         raise ConfigError(f"unknown NER back-end {ner!r}; allowed: {', '.join(NER_BACKENDS)}")
     if device not in DEVICES and not device.startswith("cuda:"):
@@ -79,6 +83,7 @@ def load(
     precision: str = "fp32",
     batch_tokens: int | None = None,
     batch_size: int = 16,
+    domain: str | None = None,
 ) -> Language:
     """Return the clinical pipeline, built once per option set and cached.
 
@@ -87,7 +92,8 @@ def load(
     on every mention; ``linker=False`` leaves only the lexicon's own codes), assertion
     (ConText), medication attributes, finding values, and the record builder.
     ``model``/``heads``/``native_labels``/``device``/``precision``/``batch_tokens``/``batch_size``
-    configure the transformer NER; ``device`` and ``precision`` also set the linker's term encoder.
+    and ``domain`` (the kind of text: clinical notes, the default, or literature) configure
+    the transformer NER; ``device`` and ``precision`` also set the linker's term encoder.
     """
     check_options(ner, device)
     _register_factories()
@@ -108,6 +114,7 @@ def load(
                 "precision": precision,
                 "batch_tokens": batch_tokens,
                 "batch_size": batch_size,
+                "domain": domain,
             }
         nlp.add_pipe(factory, config=config)
     if linker:
@@ -124,7 +131,9 @@ def load(
     return nlp
 
 
-def extract(text: str, doc_id: str = "doc", *, ner: str = DEFAULT_NER, model: str | None = None) -> Record:
+def extract(
+    text: str, doc_id: str = "doc", *, ner: str = DEFAULT_NER, model: str | None = None, domain: str | None = None
+) -> Record:
     """Run the pipeline on one note and return its record.
 
     Raises :class:`InputError` for text that is not a note (not a string, or blank),
@@ -134,7 +143,7 @@ def extract(text: str, doc_id: str = "doc", *, ner: str = DEFAULT_NER, model: st
         raise InputError(f"{doc_id}: expected note text as str, got {type(text).__name__}")
     if not text.strip():
         raise InputError(f"{doc_id}: the note is empty")
-    nlp = load(ner=ner, model=model)
+    nlp = load(ner=ner, model=model, domain=domain)
     doc = nlp.make_doc(text)
     doc._.clinnlp_doc_id = doc_id
     doc = nlp(doc)

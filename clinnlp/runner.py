@@ -28,9 +28,13 @@ class Outcome:
     error: InputError | None = None
 
 
-def extract_inputs(inputs: Sequence[str], *, ner: str = "hybrid", model: str | None = None) -> Iterator[Outcome]:
+def extract_inputs(
+    inputs: Sequence[str], *, ner: str = "hybrid", model: str | None = None, domain: str | None = None
+) -> Iterator[Outcome]:
     """Yield one outcome per input path (``-`` reads standard input), in the order given."""
-    settings = EngineSettings(ner=ner, model=model, device="cpu", precision="fp32", batch_tokens=None, docs_per_batch=16)
+    settings = EngineSettings(
+        ner=ner, model=model, device="cpu", precision="fp32", batch_tokens=None, docs_per_batch=16, domain=domain
+    )
     nlp = None
     for name in inputs:
         try:

@@ -87,6 +87,31 @@ def test_hybrid_is_the_default_and_adds_lexicon_codes() -> None:
     assert any(c.system == "DrugBank" for c in drugs["furosemide"].codes)
 
 
+def test_domains_pick_the_taggers(runner: CliRunner, tmp_path: Path) -> None:
+    """Clinical notes (the default) take the MACCROBAT head's diseases, symptoms and drugs;
+    literature adds BC5CDR's chemicals and diseases; an unknown domain is a one-line error."""
+    clinical = clinnlp.load(ner="transformer").get_pipe("clinnlp_transformer_ner")
+    literature = clinnlp.load(ner="transformer", domain="literature").get_pipe("clinnlp_transformer_ner")
+    assert clinical.domain == "clinical" and clinical.heads == ["maccrobat"]
+    assert literature.heads == ["maccrobat", "bc5cdr"]
+    assert clinical._label("maccrobat", "Disease_disorder") == ("DIAGNOSIS", None)
+    assert clinical._label("bc5cdr", "Chemical") is None
+    assert literature._label("bc5cdr", "Chemical") == ("MEDICATION", None)
+    assert literature._label("maccrobat", "Disease_disorder") is None  # BC5CDR's Disease covers it there
+    record = clinnlp.extract("Cisplatin-induced nephrotoxicity was seen.", ner="transformer", domain="literature")
+    assert "Cisplatin" in {m.text for m in record.medications}
+    note = tmp_path / "note.txt"
+    note.write_text("Metoprolol 25 mg daily.", encoding="utf-8")
+    bad = runner.invoke(app, ["extract", str(note), "--domain", "radiology"])
+    assert bad.exit_code != 0 and "clinical, literature" in bad.stderr and "Traceback" not in bad.stderr
+    ok = runner.invoke(app, ["extract", str(note), "--domain", "literature", "--format", "jsonl"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["medications"][0]["text"] == "Metoprolol"
+    from clinnlp.batch.engine import EngineSettings, check_settings
+
+    with pytest.raises(ConfigError, match="unknown domain 'notes'; allowed: clinical, literature"):
+        check_settings(EngineSettings(domain="notes"))
+
+
 def test_unknown_model_and_head() -> None:
     with pytest.raises(ConfigError, match="unknown model"):
         resolve_model("no-such-model")

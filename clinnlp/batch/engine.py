@@ -51,6 +51,8 @@ class EngineSettings:
     docs_per_batch: int = 64
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     torch_threads: int | None = None
+    #: the kind of text (clinical, literature): which NER head types become mentions
+    domain: str | None = None
 
     def resolved_precision(self) -> str:
         """``auto``: bf16 where the hardware does it natively, else fp32.
@@ -96,6 +98,7 @@ class EngineSettings:
             precision=self.resolved_precision(),
             batch_tokens=self.resolved_batch_tokens(),
             batch_size=self.docs_per_batch,
+            domain=self.domain,
         )
 
 
@@ -114,7 +117,7 @@ def check_settings(settings: EngineSettings) -> None:
     from clinnlp.ner.precision import PRECISIONS
     from clinnlp.pipeline import check_options
 
-    check_options(settings.ner, settings.device)
+    check_options(settings.ner, settings.device, settings.domain)
     if settings.precision not in ("auto", *PRECISIONS):
         raise ConfigError(f"unknown precision {settings.precision!r}; allowed: auto, {', '.join(PRECISIONS)}")
     if settings.batch_tokens not in (None, AUTO_BATCH_TOKENS) and settings.batch_tokens < 64:

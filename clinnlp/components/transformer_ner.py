@@ -35,6 +35,24 @@ def label_rules() -> dict[str, Any]:
     return read_rules_json(LABELS_FILE)
 
 
+def domains() -> tuple[str, ...]:
+    """The kinds of text the label rules know (``clinical``, ``literature``)."""
+    return tuple(label_rules()["domains"])
+
+
+def default_domain() -> str:
+    return str(label_rules()["default_domain"])
+
+
+def domain_rules(domain: str | None) -> dict[str, Any]:
+    """One domain's ``priority`` and ``emit`` (None: the default domain)."""
+    name = domain or default_domain()
+    known = label_rules()["domains"]
+    if name not in known:
+        raise ConfigError(f"unknown domain {name!r}; allowed: {', '.join(known)}")
+    return dict(known[name])
+
+
 @lru_cache(maxsize=1)
 def rejected_text() -> re.Pattern[str]:
     """One pattern for the packaged ``reject_text`` list: mention texts never emitted as clinnlp labels."""
@@ -75,6 +93,7 @@ class TransformerNER:
         min_score: float,
         precision: str = "fp32",
         batch_tokens: int | None = None,
+        domain: str | None = None,
     ) -> None:
         install_extensions()
         if not 0.0 <= min_score <= 1.0:
@@ -82,8 +101,12 @@ class TransformerNER:
         self.min_score = min_score
         self.name = name
         self.info = resolve_model(model)
-        rules = label_rules()
-        wanted = heads or [h for h in rules["priority"] if h in self.info.heads and h in rules["labels"]]
+        self.domain = domain or default_domain()
+        rules = domain_rules(self.domain)
+        self.emitted = {head: frozenset(types) for head, types in rules["emit"].items()}
+        if heads:  # heads named explicitly: each emits every type it has a label for
+            self.emitted = {head: frozenset(label_rules()["labels"].get(head, {})) for head in heads}
+        wanted = heads or [h for h in rules["priority"] if h in self.info.heads and h in self.emitted]
         missing = [h for h in wanted if h not in self.info.heads]
         if missing:
             raise ConfigError(f"model {self.info.name!r} has no head {missing[0]!r}; heads: {', '.join(self.info.heads)}")
@@ -100,6 +123,8 @@ class TransformerNER:
         """(label, finding kind) for a head's type, or None when it is not emitted."""
         if self.native_labels:
             return entity_type, None
+        if entity_type not in self.emitted.get(head, ()):
+            return None
         rule = label_rules()["labels"].get(head, {}).get(entity_type)
         if rule is None:
             return None
@@ -182,6 +207,7 @@ def _adapter_sha(path: Path) -> str | None:
         "min_score": 0.7,
         "precision": "fp32",
         "batch_tokens": None,
+        "domain": None,
     },
 )
 def make_transformer_ner(
@@ -195,14 +221,17 @@ def make_transformer_ner(
     min_score: float,
     precision: str,
     batch_tokens: int | None,
+    domain: str | None,
 ) -> TransformerNER:
     """spaCy factory: ``model`` is a packaged name, folder or hub id (None = the default model);
-    ``heads`` picks heads in priority order (None = every head the label rules map);
+    ``heads`` picks heads in priority order, each emitting every type the label rules map (None =
+    the domain's heads and types);
     ``native_labels`` keeps the corpus types (for evaluation) instead of clinnlp labels;
     mentions scoring under ``min_score`` (mean token probability) are dropped (0.7, chosen
     on dev: it raised strict F1 on BC5CDR, NCBI-disease and MACCROBAT alike; see the model card);
     ``precision`` (fp32, bf16, int8) and ``batch_tokens`` (token budget per forward pass)
-    are the speed settings ``clinnlp batch`` exposes."""
+    are the speed settings ``clinnlp batch`` exposes; ``domain`` (clinical, literature; None
+    = clinical) picks which head types become mentions, per the label rules."""
     return TransformerNER(
         nlp,
         name,
@@ -214,6 +243,7 @@ def make_transformer_ner(
         min_score=min_score,
         precision=precision,
         batch_tokens=batch_tokens,
+        domain=domain,
     )
 
 
