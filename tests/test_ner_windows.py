@@ -157,6 +157,9 @@ def test_decode_scores_a_mention_by_its_chosen_tags(setup):
     (span,) = decode_probs(doc, token_probs, HEAD)
     assert span[:3] == (0, 19, "Disease")
     assert span.score == pytest.approx((0.9 + 0.4 + 0.8) / 3)
+    # argmax decoding, as Hugging Face's pipeline does it: the O in the middle splits it
+    split = decode_probs(doc, token_probs, HEAD, constrained=False)
+    assert [s[:3] for s in split] == [(0, 5, "Disease"), (12, 19, "Disease")]
 
 
 def test_windows_merge_recovers_each_mention_once(setup):

@@ -6,7 +6,9 @@ model (the packaged NER; the baseline is its merged encoder + one head exported 
 own; model loading is not timed. Printed per tool: documents/s, tokens/s (MiniLM subword
 tokens of the notes, the same count for every tool) and peak RSS; then the ratios, and
 whether the transformer's mentions are identical to the pipeline's on a check set (notes
-that fit one model window, so only the decoding differs). The last line reads
+that fit one model window), with clinnlp decoding each word's argmax as the pipeline does
+(``argmax``: a check that batching, padding and windows change nothing) and with its default
+constrained decoding (``viterbi``, which differs on purpose: it keeps BIO valid). The last line reads
 ``ratio_vs_hf_pipeline: X`` (clinnlp documents/s over the baseline's).
 
     python -m clinnlp.bench.batch_speed --notes 200                  # CPU (make bench)
@@ -119,8 +121,9 @@ def run_clinnlp(
         ner_pipe = nlp.get_pipe("clinnlp_transformer_ner")
         predictor = _predictor(str(ner_pipe.info.path), ner_pipe.device, ner_pipe.precision, ner_pipe.batch_tokens)
         texts = [json.loads(line)["text"] for line in check_path.read_text(encoding="utf-8").splitlines()]
-        spans = predictor.predict_heads(texts, [HEAD])[HEAD]
-        result["check_spans"] = [[[s.start, s.end, s.label] for s in doc] for doc in spans]
+        for decoding, constrained in (("argmax", False), ("viterbi", True)):
+            spans = predictor.predict_heads(texts, [HEAD], constrained=constrained)[HEAD]
+            result[f"check_spans_{decoding}"] = [[[s.start, s.end, s.label] for s in doc] for doc in spans]
     result["peak_rss_mb"] = _peak_rss_mb()
     return result
 
@@ -282,10 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     base = rows["hf_pipeline"]
     print()
     for name, row in rows.items():
-        if name.startswith("clinnlp") and "check_spans" in row:
+        for decoding in ("argmax", "viterbi"):
+            if not name.startswith("clinnlp") or f"check_spans_{decoding}" not in row:
+                continue
             for strategy in ("simple", "first"):
-                agree = _agreement(row["check_spans"], base[f"check_spans_{strategy}"])
-                print(f"mentions {name} vs HF aggregation={strategy}: {agree['same']}/{agree['clinnlp']} clinnlp, "
+                agree = _agreement(row[f"check_spans_{decoding}"], base[f"check_spans_{strategy}"])
+                print(f"mentions {name} ({decoding}) vs HF aggregation={strategy}: {agree['same']}/{agree['clinnlp']} clinnlp, "
                       f"{agree['same']}/{agree['hf']} HF, identical docs {agree['docs_identical']}/{agree['docs']}, "
                       f"identical={agree['identical']}")  # fmt: skip
     for name, row in rows.items():

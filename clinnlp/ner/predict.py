@@ -82,6 +82,7 @@ def predict_heads(
     batch_size: int = 32,
     device: torch.device | None = None,
     batch_tokens: int | None = None,
+    constrained: bool = True,
 ) -> dict[str, list[list[PredictedSpan]]]:
     """Spans per head, per text; the encoder runs once per window for all heads.
 
@@ -128,7 +129,7 @@ def predict_heads(
                 spans.append([])
                 continue
             merged = merge_windows(len(doc), [b for b, _ in parts], [s for _, s in parts])
-            spans.append(decode_probs(doc, merged, head))
+            spans.append(decode_probs(doc, merged, head, constrained=constrained))
         results[head.name] = spans
     return results
 
@@ -181,8 +182,11 @@ class NerPredictor:
     def heads(self) -> dict[str, Head]:
         return self.model.head_objects
 
-    def predict_heads(self, texts: list[str], heads: Sequence[str]) -> dict[str, list[list[PredictedSpan]]]:
-        """Like :meth:`predict` for several heads at once, sharing one encoder pass."""
+    def predict_heads(
+        self, texts: list[str], heads: Sequence[str], *, constrained: bool = True
+    ) -> dict[str, list[list[PredictedSpan]]]:
+        """Like :meth:`predict` for several heads at once, sharing one encoder pass;
+        ``constrained=False`` decodes by per-word argmax (see :func:`decode_probs`)."""
         known = self.heads
         missing = [h for h in heads if h not in known]
         if missing:
@@ -197,6 +201,7 @@ class NerPredictor:
             batch_size=self.batch_size,
             device=self.device,
             batch_tokens=self.batch_tokens,
+            constrained=constrained,
         )
 
     def predict(self, texts: list[str], head: str) -> list[list[PredictedSpan]]:
