@@ -35,12 +35,8 @@ def label_rules() -> dict[str, Any]:
     return read_rules_json(LABELS_FILE)
 
 
-def domains() -> tuple[str, ...]:
-    """The kinds of text the label rules know (``clinical``, ``literature``)."""
-    return tuple(label_rules()["domains"])
-
-
 def default_domain() -> str:
+    """The kind of text assumed when none is given (``clinical``)."""
     return str(label_rules()["default_domain"])
 
 

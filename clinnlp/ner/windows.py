@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -286,6 +287,7 @@ def token_labels_to_spans(doc: EncodedDoc, token_labels: Sequence[int], head: He
     return word_tags_to_spans(doc, [token_labels[s] for s in doc.word_starts], head)
 
 
+@lru_cache(maxsize=16)
 def allowed_transitions(head: Head) -> np.ndarray:
     """``[from, to]`` True where BIO allows tag ``to`` right after tag ``from`` (``I-X`` only
     after ``B-X`` or ``I-X``); row ``num_tags`` is the start of the sequence."""
