@@ -60,7 +60,7 @@ def batch(
     query: Annotated[str | None, typer.Option(help="omop-note input: an SQL query or table name instead of the NOTE table.")] = None,
     ner: Annotated[str, typer.Option(help="NER back-end: hybrid, transformer, or lexicon (no model, fastest).")] = "hybrid",
     model: Annotated[str | None, typer.Option("--model", "-m", help="NER model: packaged name, folder or hub id.")] = None,
-    domain: Annotated[str | None, typer.Option(help="Kind of text: clinical (notes; the default) or literature (PubMed abstracts: adds the model's BC5CDR chemical and disease tagger). Picks which of the model's taggers become mentions.")] = None,
+    domain: Annotated[str | None, typer.Option(help="Kind of text: clinical (notes) or literature (PubMed abstracts: adds the model's BC5CDR chemical and disease tagger). Picks which of the model's taggers become mentions. Default: literature when every INPUT is PubTator, else clinical.")] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU when torch sees one), cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPUs and on CPUs with AVX-512 BF16, else fp32), fp32, bf16, or int8 (CPU: dynamic int8 Linear layers; within 0.1 F1 point of fp32).")] = "auto",
     batch_tokens: Annotated[int, typer.Option(help="Token budget of one forward pass (rows x longest window). 0: by device (1024 on CPU, where small passes stay in cache; 16384 on a GPU, larger until memory runs out).", min=0)] = 0,

@@ -80,6 +80,24 @@ def test_pubtator_source_joins_title_and_abstract(tmp_path: Path) -> None:
     assert [(d.doc_id, d.text) for d in docs] == [("1", "Title one. Abstract one."), ("2", "Title two. Abs two.")]
 
 
+def test_pubtator_inputs_default_to_the_literature_domain(tmp_path: Path) -> None:
+    from clinnlp.batch.run import with_input_domain
+
+    abstracts = tmp_path / "a.pubtator"
+    abstracts.write_text("1|t|Cisplatin nephrotoxicity.\n1|a|Renal failure.\n", encoding="utf-8")
+    notes = tmp_path / "n.jsonl"
+    out = str(tmp_path / "r.jsonl")
+    assert with_input_domain(BatchJob(inputs=[str(abstracts)], out=out)).settings.domain == "literature"
+    for job in (
+        BatchJob(inputs=[str(abstracts), str(notes)], out=out),  # notes too: the default stays
+        BatchJob(inputs=[str(abstracts)], out=out, settings=EngineSettings(domain="clinical")),  # asked for
+        BatchJob(inputs=["notes.unknown"], out=out),  # opening the input reports it
+    ):
+        assert with_input_domain(job) is job
+    summary = run_batch(BatchJob(inputs=[str(abstracts)], out=out, settings=LEXICON))
+    assert summary.settings["domain"] == "literature"
+
+
 def test_registry_dispatch_and_clear_errors(tmp_path: Path) -> None:
     assert sink_target("x.jsonl").endswith("JsonlSink")
     assert sink_target("x.parquet").endswith("ParquetSink")

@@ -18,7 +18,7 @@ from typing import Any
 from clinnlp.batch.engine import EngineSettings, Result, annotate, check_settings, windows
 from clinnlp.batch.protocols import SourceDoc
 from clinnlp.batch.registry import open_sink
-from clinnlp.batch.run import BatchJob, BatchSummary, _pending, _settings_dict, _Writer, drive
+from clinnlp.batch.run import BatchJob, BatchSummary, _pending, _settings_dict, _Writer, drive, with_input_domain
 from clinnlp.errors import ConfigError
 from clinnlp.schema import Record
 
@@ -58,6 +58,7 @@ def _ray() -> Any:
 def run_batch_ray(job: BatchJob, *, address: str | None = None, actors: int | None = None, num_cpus: int | None = None) -> BatchSummary:
     """Run ``job`` on Ray (``address`` None starts a local Ray); same outputs as :func:`run_batch`."""
     ray = _ray()
+    job = with_input_domain(job)
     check_settings(job.settings)
     started_ray = False
     if not ray.is_initialized():

@@ -17,15 +17,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from clinnlp.batch.engine import DEFAULT_WINDOW_DOCS, EngineSettings, Result, check_settings, run_windows, windows
 from clinnlp.batch.protocols import RecordSink, SourceDoc, SourceOptions
-from clinnlp.batch.registry import open_sink, open_source, side_paths
+from clinnlp.batch.registry import detect_format, open_sink, open_source, side_paths
 from clinnlp.batch.sinks import AppendLog
-from clinnlp.errors import ClinnlpError, InputError
+from clinnlp.errors import ClinnlpError, ConfigError, InputError
 from clinnlp.schema import Record
 
 
@@ -190,6 +190,24 @@ class BatchJob:
     window_docs: int = DEFAULT_WINDOW_DOCS
 
 
+#: The domain of inputs that are PubMed abstracts by their format.
+LITERATURE_FORMATS = frozenset({"pubtator"})
+
+
+def with_input_domain(job: BatchJob) -> BatchJob:
+    """``job`` with the ``literature`` domain when no domain was set and every input is
+    PubTator (abstracts, not notes); otherwise ``job`` itself."""
+    if job.settings.domain is not None or not job.inputs:
+        return job
+    try:
+        formats = {job.input_format or detect_format(name) for name in job.inputs}
+    except ConfigError:
+        return job  # opening the input reports it
+    if not formats <= LITERATURE_FORMATS:
+        return job
+    return replace(job, settings=replace(job.settings, domain="literature"))
+
+
 def _pending(
     job: BatchJob, skip: set[str], summary: BatchSummary, on_total: Callable[[int | None], None]
 ) -> Iterator[SourceDoc]:
@@ -251,6 +269,7 @@ def run_batch(job: BatchJob, *, progress: Any | None = None) -> BatchSummary:
     ``progress`` is an object with ``start(total)`` and ``advance(docs, tokens)`` (see
     :mod:`clinnlp.batch.progress`), or None for a silent run.
     """
+    job = with_input_domain(job)
     check_settings(job.settings)
     if job.workers < 1:
         raise InputError(f"--workers must be at least 1, not {job.workers}")
@@ -282,10 +301,17 @@ def _settings_dict(job: BatchJob) -> dict[str, Any]:
         "model": s.model,
         "device": s.device,
         "precision": s.precision,
+        "domain": s.domain or _default_domain(),
         "batch_tokens": s.resolved_batch_tokens(),
         "workers": job.workers,
         "max_doc_bytes": s.max_doc_bytes,
     }
+
+
+def _default_domain() -> str:
+    from clinnlp.components.transformer_ner import default_domain
+
+    return default_domain()
 
 
 def _write_summary(path: Path, summary: BatchSummary) -> None:
