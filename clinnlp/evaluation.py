@@ -43,7 +43,7 @@ from clinnlp.normalization_eval import (
     has_concept_ids,
     mention_accuracy,
 )
-from clinnlp.readers.registry import CARDS, LabelMap, apply_label_map, load_corpus, load_label_map
+from clinnlp.readers.registry import CARDS, LabelMap, apply_label_map, corpus_domain, load_corpus, load_label_map
 from clinnlp.readers.types import GoldDocument
 
 #: Corpus card -> the model head trained on it.
@@ -162,7 +162,8 @@ def evaluate(
     ``assertion_types`` limits the assertion block to gold mentions of those types (the
     corpus's own with ``gold_spans`` or a model head of the corpus, else clinnlp types);
     None scores every gold mention. ``domain`` (clinical, literature) is the pipeline's kind of
-    text where mentions are scored in clinnlp types."""
+    text where mentions are scored in clinnlp types; None takes each corpus's own (PubMed
+    abstracts: literature; see :func:`clinnlp.readers.registry.corpus_domain`)."""
     from clinnlp.model_registry import resolve_model
     from clinnlp.pipeline import load
 
@@ -191,7 +192,7 @@ def evaluate(
         else:
             docs = apply_label_map(docs, label_map)
             eval_types = sorted({t for t in label_map.mapping.values() if t})
-            nlp = load(ner=ner, model=model, device=device, domain=domain)
+            nlp = load(ner=ner, model=model, device=device, domain=domain or corpus_domain(item.name))
         progress = on_corpus(item.spec, len(docs)) if on_corpus else None
         run = _examples(docs, nlp, native, progress)
         examples, pairs = run.examples, run.pairs

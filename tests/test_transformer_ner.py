@@ -106,6 +106,11 @@ def test_domains_pick_the_taggers(runner: CliRunner, tmp_path: Path) -> None:
     assert bad.exit_code != 0 and "clinical, literature" in bad.stderr and "Traceback" not in bad.stderr
     ok = runner.invoke(app, ["extract", str(note), "--domain", "literature", "--format", "jsonl"])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["medications"][0]["text"] == "Metoprolol"
+    from clinnlp.readers.registry import corpus_domain
+
+    assert [corpus_domain(n) for n in ("bc5cdr", "ncbi-disease", "pubtator", "maccrobat", "brat")] == [
+        "literature", "literature", "literature", "clinical", None
+    ]
     from clinnlp.batch.engine import EngineSettings, check_settings
 
     with pytest.raises(ConfigError, match="unknown domain 'notes'; allowed: clinical, literature"):

@@ -61,6 +61,8 @@ class CorpusCard:
     splits: Mapping[str, str]  # split -> path under the corpora root
     label_map: str
     description: str
+    #: the pipeline's kind of text for it (see ``--domain``): abstracts are literature
+    domain: str = "clinical"
 
 
 CARDS: dict[str, CorpusCard] = {
@@ -72,6 +74,7 @@ CARDS: dict[str, CorpusCard] = {
             {"train": "bc5cdr/pubtator/train.pubtator", "dev": "bc5cdr/pubtator/dev.pubtator"},
             "bc5cdr",
             "BioCreative V CDR: Chemical and Disease mentions in PubMed abstracts",
+            "literature",
         ),
         CorpusCard(
             "ncbi-disease",
@@ -79,6 +82,7 @@ CARDS: dict[str, CorpusCard] = {
             {"train": "ncbi-disease/iob/train.tsv", "dev": "ncbi-disease/iob/devel.tsv"},
             "ncbi-disease",
             "NCBI disease corpus: Disease mentions in PubMed abstracts (tokenised)",
+            "literature",
         ),
         CorpusCard(
             "maccrobat",
@@ -103,6 +107,14 @@ CARDS: dict[str, CorpusCard] = {
         ),
     )
 }
+
+
+def corpus_domain(name: str) -> str | None:
+    """The kind of text of a ``--data`` corpus name: its card's, ``literature`` for the
+    ``pubtator`` format (PubMed abstracts), else None (the pipeline's default)."""
+    if name in CARDS:
+        return CARDS[name].domain
+    return "literature" if name == "pubtator" else None
 
 
 def corpus_names() -> list[str]:
