@@ -26,6 +26,7 @@ from clinnlp.batch.protocols import RecordSink, SourceDoc, SourceOptions
 from clinnlp.batch.registry import detect_format, open_sink, open_source, side_paths
 from clinnlp.batch.sinks import AppendLog
 from clinnlp.errors import ClinnlpError, ConfigError, InputError
+from clinnlp.readers.registry import corpus_domain
 from clinnlp.schema import Record
 
 
@@ -190,10 +191,6 @@ class BatchJob:
     window_docs: int = DEFAULT_WINDOW_DOCS
 
 
-#: The domain of inputs that are PubMed abstracts by their format.
-LITERATURE_FORMATS = frozenset({"pubtator"})
-
-
 def with_input_domain(job: BatchJob) -> BatchJob:
     """``job`` with the ``literature`` domain when no domain was set and every input is
     PubTator (abstracts, not notes); otherwise ``job`` itself."""
@@ -203,7 +200,7 @@ def with_input_domain(job: BatchJob) -> BatchJob:
         formats = {job.input_format or detect_format(name) for name in job.inputs}
     except ConfigError:
         return job  # opening the input reports it
-    if not formats <= LITERATURE_FORMATS:
+    if any(corpus_domain(fmt) != "literature" for fmt in formats):
         return job
     return replace(job, settings=replace(job.settings, domain="literature"))
 
