@@ -99,9 +99,10 @@ class TransformerNER:
         self.info = resolve_model(model)
         self.domain = domain or default_domain()
         rules = domain_rules(self.domain)
-        self.emitted = {head: frozenset(types) for head, types in rules["emit"].items()}
         if heads:  # heads named explicitly: each emits every type it has a label for
             self.emitted = {head: frozenset(label_rules()["labels"].get(head, {})) for head in heads}
+        else:
+            self.emitted = {head: frozenset(types) for head, types in rules["emit"].items()}
         wanted = heads or [h for h in rules["priority"] if h in self.info.heads and h in self.emitted]
         missing = [h for h in wanted if h not in self.info.heads]
         if missing:
