@@ -44,6 +44,17 @@ def test_abbreviation_finder_reads_glued_and_listed_definitions() -> None:
     assert found == {"ISO": "isoproterenol", "SNP": "Sodium nitroprusside"}
 
 
+def test_abbreviation_finder_reads_colon_items_and_digit_comma_short_forms() -> None:
+    text = (
+        "Phenobarbital (PB: 15 mg per rat) with diethylnitrosamine (DEN: 10 mg/kg/day). "
+        "The neurotoxin 5,7-dihydroxytryptamine (5,7-DHT) was injected. "
+        "Doses (1,2 mg) differed (P: 0.05)."
+    )
+    assert find_abbreviations(text) == {
+        "PB": "Phenobarbital", "DEN": "diethylnitrosamine", "5,7-DHT": "5,7-dihydroxytryptamine",
+    }
+
+
 def test_best_long_form_needs_every_character_in_order() -> None:
     assert best_long_form("HT", "patients with hypertension") == "hypertension"
     assert best_long_form("XQ", "patients with hypertension") is None

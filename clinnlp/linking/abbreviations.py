@@ -3,18 +3,22 @@
 Why a second finder next to scispaCy's detector: on BC5CDR train it misses definitions
 the linker needs, mostly where the parenthesis is glued to what follows or holds more
 than the short form: ``isoproterenol (ISO)-induced``, ``sodium nitroprusside (SNP, n =
-7)``, ``zidovudine (ZDV)-induced``. This finder only reads the parenthesis's first item
-and matches the short form's characters right to left into the words before it (the
-published algorithm, 2003), so it is deliberately strict about the match and loose about
-the punctuation. Its results only add short forms scispaCy did not define.
+7)``, ``zidovudine (ZDV)-induced``, ``phenobarbital (PB: 15 mg per rat)``,
+``5,7-dihydroxytryptamine (5,7-DHT)``. This finder reads the whole parenthesis when it is a
+short form with a comma between digits, else only its first item (up to ``,``, ``;`` or
+``:``), and matches the short form's characters right to left into the words before it
+(the published algorithm, 2003), so it is deliberately strict about the match and loose
+about the punctuation. Its results only add short forms scispaCy did not define.
 """
 
 from __future__ import annotations
 
 import re
 
-#: ``(`` + a candidate short form + ``)`` or a separator that ends it.
-_PAREN = re.compile(r"\(\s*([^()\s,;][^(),;]{0,11}?)\s*[),;]")
+#: ``(`` + a candidate short form + ``)`` or a separator that ends it (``:`` as in ``(PB: 15 mg``).
+_PAREN = re.compile(r"\(\s*([^()\s,;:][^(),;:]{0,11}?)\s*[),;:]")
+#: A whole parenthesis, for short forms that hold a comma between digits (``5,7-DHT``).
+_WHOLE = re.compile(r"\(\s*(\d[\d,]*\d[^()\s]{0,10}?)\s*\)")
 _SENTENCE_END = re.compile(r"[.;:!?]\s")
 
 
@@ -48,7 +52,8 @@ def best_long_form(short: str, window: str) -> str | None:
 def find_abbreviations(text: str) -> dict[str, str]:
     """Short form -> long form for every ``long form (SHORT ...)`` definition in ``text`` (first wins)."""
     found: dict[str, str] = {}
-    for match in _PAREN.finditer(text):
+    matches = sorted([*_WHOLE.finditer(text), *_PAREN.finditer(text)], key=lambda m: (m.start(), -len(m.group(1))))
+    for match in matches:
         short = match.group(1).strip()
         if short in found or not _is_short_form(short):
             continue
