@@ -29,7 +29,9 @@ Examples:
   clinnlp batch notes/ --out records.jsonl --engine ray --ray-address auto
 
 Run the same command again after a crash or kill: it skips the ids already in the output
-(and in OUTPUT.errors.jsonl) and appends the rest; nothing is duplicated.
+and appends the rest; nothing is duplicated. Documents listed in OUTPUT.errors.jsonl are
+tried again (fix them, or raise --max-doc-bytes, and re-run); a re-run must keep the --ner,
+--model and --domain the output was made with.
 
 Beside OUTPUT: OUTPUT.errors.jsonl ({"doc_id", "reason"} per document that could not be
 processed) and OUTPUT.summary.json (counts, mentions per type, time, peak memory). For a
@@ -42,7 +44,7 @@ as clinnlp-batch-DATABASE.errors.jsonl / .summary.json.
 def batch(
     inputs: Annotated[
         list[str],
-        typer.Argument(
+        typer.Argument(metavar="INPUT", 
             help="Folders of .txt notes, .jsonl, .csv (MIMIC NOTEEVENTS too), .pubtator files, or '-' for JSONL on stdin.",
             show_default=False,
         ),
@@ -55,8 +57,8 @@ def batch(
         str | None,
         typer.Option("--input-format", help="Force the input format: folder, jsonl, csv, pubtator, omop-note (INPUT is then a database URL). Default: from the suffix."),
     ] = None,
-    id_field: Annotated[str, typer.Option(help="JSONL key / CSV column of the document id (CSV falls back to ROW_ID).")] = "id",
-    text_field: Annotated[str, typer.Option(help="JSONL key / CSV column of the note text (CSV falls back to TEXT).")] = "text",
+    id_field: Annotated[str, typer.Option(help="JSONL key / CSV column of the document id. CSV: left at 'id', a MIMIC ROW_ID or note_id column is used when there is no 'id'.")] = "id",
+    text_field: Annotated[str, typer.Option(help="JSONL key / CSV column of the note text. CSV: left at 'text', a MIMIC TEXT column is used.")] = "text",
     query: Annotated[str | None, typer.Option(help="omop-note input: an SQL query or table name instead of the NOTE table.")] = None,
     ner: Annotated[str, typer.Option(help="NER back-end: hybrid, transformer, or lexicon (no model, fastest).")] = "hybrid",
     model: Annotated[str | None, typer.Option("--model", "-m", help="NER model: packaged name, folder or hub id.")] = None,

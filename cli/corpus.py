@@ -28,7 +28,7 @@ Examples:
 
 @corpus_app.command(epilog=EXAMPLES)
 def stats(
-    spec: Annotated[str, typer.Argument(help="CORPUS or CORPUS:PATH; CORPUS is a card name (bc5cdr, ncbi-disease, maccrobat, phee, ade) or a format (pubtator, iob, brat).")],
+    spec: Annotated[str, typer.Argument(metavar="CORPUS[:PATH]", help="CORPUS or CORPUS:PATH; CORPUS is a card name (bc5cdr, ncbi-disease, maccrobat, phee, ade) or a format (pubtator, iob, brat).")],
     split: Annotated[str, typer.Option(help="Split of a corpus card: train or dev (test splits are held back).")] = "dev",
     root: Annotated[Path | None, typer.Option(help="Folder holding the shared corpora (default: $CLINNLP_CORPORA or ../shared/corpora).", file_okay=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,

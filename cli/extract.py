@@ -70,7 +70,7 @@ def _write_atomically(path: Path, records: list[Record], texts: list[str], fmt: 
 def extract(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Note files (UTF-8 text), or '-' to read one note from standard input.", show_default=False),
+        typer.Argument(metavar="NOTE", help="Note files (UTF-8 text), or '-' to read one note from standard input.", show_default=False),
     ],
     fmt: Annotated[
         OutputFormat,

@@ -20,7 +20,7 @@ EXAMPLES = (
 
 @app.command(epilog=EXAMPLES)
 def lookup(
-    term: Annotated[str, typer.Argument(help="The term to look up, e.g. 'CHF' or 'congestive heart failure'.")],
+    term: Annotated[str, typer.Argument(metavar="TERM", help="The term to look up, e.g. 'CHF' or 'congestive heart failure'.")],
     system: Annotated[
         str | None,
         typer.Option(

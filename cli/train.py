@@ -24,7 +24,7 @@ Examples:
 def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="TOML training config (see training/configs/).", exists=True, dir_okay=False)],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Run folder (overrides the config's output).", file_okay=False)] = None,
-    overrides: Annotated[list[str] | None, typer.Argument(help="key=value settings that override the config, dotted for tables (lora.r=8).", show_default=False)] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(metavar="KEY=VALUE", help="key=value settings that override the config, dotted for tables (lora.r=8).", show_default=False)] = None,
 ) -> None:
     """Fine-tune the multi-head NER on the corpora the config names, with early stopping on dev.
 

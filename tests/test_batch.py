@@ -19,7 +19,7 @@ from clinnlp.batch.registry import open_sink, open_source, side_paths, sink_targ
 from clinnlp.batch.run import BatchJob, run_batch
 from clinnlp.batch.sinks import AppendLog
 from clinnlp.cli.main import app
-from clinnlp.errors import ConfigError
+from clinnlp.errors import ConfigError, InputError
 
 LEXICON = EngineSettings(ner="lexicon", device="cpu")
 NOTE = "Patient has type 2 diabetes mellitus and hypertension. Started metformin 500 mg twice daily."
@@ -172,9 +172,67 @@ def test_bad_documents_go_to_the_errors_file_and_the_run_goes_on(tmp_path: Path)
     reasons = {e["doc_id"]: e["reason"] for e in _errors(out)}
     assert set(reasons) == {"empty.txt", "binary.txt", "latin1.txt", "huge.txt"}
     assert "binary" in reasons["binary.txt"] and "UTF-8" in reasons["latin1.txt"] and "limit" in reasons["huge.txt"]
-    # the errored ids count as handled: a re-run adds nothing
+    # a re-run tries the failed documents again and lists them once, not twice
     again = run_batch(BatchJob(inputs=[str(notes)], out=str(out), settings=LEXICON))
-    assert (again.documents, again.errors, again.skipped_done) == (0, 0, 7)
+    assert (again.documents, again.errors, again.skipped_done) == (0, 4, 3)
+    assert sorted(e["doc_id"] for e in _errors(out)) == sorted(reasons)
+    # once fixed (or the limit raised), they go through
+    (notes / "empty.txt").write_text(NOTE, encoding="utf-8")
+    fixed = run_batch(BatchJob(inputs=[str(notes)], out=str(out), settings=EngineSettings(ner="lexicon", device="cpu", max_doc_bytes=6_000_000)))
+    assert (fixed.documents, fixed.errors) == (2, 2)
+    assert {e["doc_id"] for e in _errors(out)} == {"binary.txt", "latin1.txt"}
+    assert sorted(_ids(out)) == sorted(["empty.txt", "huge.txt", *(p.relative_to(notes).as_posix() for p in notes.rglob("note*.txt"))])
+
+
+def test_resume_refuses_other_ner_settings_and_foreign_outputs(tmp_path: Path) -> None:
+    notes = _folder(tmp_path, 2)
+    out = tmp_path / "r.jsonl"
+    run_batch(BatchJob(inputs=[str(notes)], out=str(out), settings=LEXICON))
+    with pytest.raises(ConfigError, match="--ner lexicon"):
+        run_batch(BatchJob(inputs=[str(notes)], out=str(out), settings=EngineSettings(ner="hybrid", device="cpu")))
+    # --out naming an input, or a file clinnlp did not write, is refused and left as it was
+    jsonl = tmp_path / "notes.jsonl"
+    content = json.dumps({"id": "a", "text": NOTE}) + "\n" + json.dumps({"id": "b", "text": NOTE})
+    jsonl.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match="also an INPUT"):
+        run_batch(BatchJob(inputs=[str(jsonl)], out=str(jsonl), settings=LEXICON))
+    with pytest.raises(InputError, match="not written by clinnlp batch"):
+        run_batch(BatchJob(inputs=[str(notes)], out=str(jsonl), settings=LEXICON))
+    assert jsonl.read_text(encoding="utf-8") == content
+    with pytest.raises(InputError, match="no such file or folder"):
+        run_batch(BatchJob(inputs=[str(tmp_path / "missing.jsonl")], out=str(tmp_path / "x.jsonl"), settings=LEXICON))
+
+
+def test_undecodable_ids_and_metadata_are_replaced_not_fatal(tmp_path: Path) -> None:
+    csv_path = tmp_path / "meta.csv"
+    csv_path.write_bytes(b'ROW_ID,CATEGORY,TEXT\n1,Caf\xe9,"' + NOTE.encode() + b'"\n2,Rad,"' + NOTE.encode() + b'"\n')
+    jsonl = tmp_path / "n.jsonl"
+    jsonl.write_text('{"id": "s\\ud800", "text": "fever"}\n{"id": "t", "text": "bad \\udc80 text"}\n', encoding="utf-8")
+    out = tmp_path / "r.jsonl"
+    summary = run_batch(BatchJob(inputs=[str(csv_path), str(jsonl)], out=str(out), settings=LEXICON))
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["doc_id"] for r in records] == ["1", "2", "s\ufffd"]
+    assert records[0]["metadata"]["CATEGORY"] == "Caf\ufffd"
+    assert summary.errors == 1 and _errors(out)[0]["doc_id"] == "t"
+
+
+def test_csv_errors_never_show_note_text(tmp_path: Path) -> None:
+    shifted = tmp_path / "textfirst.csv"
+    shifted.write_text('TEXT,ID\n"fever",1\nPatient John Smith has HIV, and depression,2\n', encoding="utf-8")
+    out = tmp_path / "r.jsonl"
+    run_batch(BatchJob(inputs=[str(shifted)], out=str(out), settings=LEXICON, options=SourceOptions(id_field="ID")))
+    assert [e["doc_id"] for e in _errors(out)] == ["textfirst.csv:row 2"]
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text('1,"Admission Date: 2101-01-01. Discharge Diagnosis: pneumonia."\n', encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        list(open_source(str(headerless), None, SourceOptions()))
+    assert "pneumonia" not in str(info.value) and "does not look like a header" in str(info.value)
+    # a column the user named must exist: no silent fallback to ROW_ID
+    mimic = tmp_path / "m.csv"
+    mimic.write_text("ROW_ID,HADM_ID,TEXT\n1,9,fever\n", encoding="utf-8")
+    with pytest.raises(InputError, match="'HADMID'"):
+        list(open_source(str(mimic), None, SourceOptions(id_field="HADMID")))
+    assert [d.doc_id for d in open_source(str(mimic), None, SourceOptions())] == ["1"]
 
 
 def test_fail_fast_stops_at_the_first_bad_document(tmp_path: Path) -> None:

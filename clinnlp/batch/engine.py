@@ -91,7 +91,7 @@ class EngineSettings:
             import torch
 
             torch.set_num_threads(self.torch_threads)
-        return load(
+        nlp = load(
             ner=self.ner,
             model=self.model,
             device=self.device,
@@ -100,6 +100,10 @@ class EngineSettings:
             batch_size=self.docs_per_batch,
             domain=self.domain,
         )
+        # --max-doc-bytes is the one size limit: spaCy's own (1,000,000 characters) guards
+        # its parser's memory, and this pipeline has no parser
+        nlp.max_length = max(nlp.max_length, self.max_doc_bytes)
+        return nlp
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,16 @@ from typing import Any
 from clinnlp.batch.engine import EngineSettings, Result, annotate, check_settings, windows
 from clinnlp.batch.protocols import SourceDoc
 from clinnlp.batch.registry import open_sink
-from clinnlp.batch.run import BatchJob, BatchSummary, _pending, _settings_dict, _Writer, drive, with_input_domain
+from clinnlp.batch.run import (
+    BatchJob,
+    BatchSummary,
+    _pending,
+    _settings_dict,
+    _Writer,
+    check_paths,
+    drive,
+    with_input_domain,
+)
 from clinnlp.errors import ConfigError
 from clinnlp.schema import Record
 
@@ -60,6 +69,7 @@ def run_batch_ray(job: BatchJob, *, address: str | None = None, actors: int | No
     ray = _ray()
     job = with_input_domain(job)
     check_settings(job.settings)
+    check_paths(job)
     started_ray = False
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,

@@ -1,8 +1,12 @@
 """``clinnlp batch`` as a library call: sources -> engine -> sink, resumable and observed.
 
-Resume: the ids already in the output (and in the errors file) are skipped, so running the
-same command again continues where a killed run stopped, without duplicates. An id seen
-twice in the input is an error for its second occurrence. The three stages (read, annotate,
+Resume: the ids already in the output are skipped, so running the same command again
+continues where a killed run stopped, without duplicates. Documents that failed (the
+errors file) are tried again, so a fixed input or a larger ``--max-doc-bytes`` takes effect;
+the errors file is rewritten by each run and lists what is still failing. A re-run must use
+the NER settings of the records already written (``--ner``, ``--model``, ``--domain``, read
+from the summary file), so one output never mixes models. An id seen twice in the input is
+an error for its second occurrence. The three stages (read, annotate,
 write) run in their own threads joined by small bounded queues, so memory stays flat.
 """
 
@@ -16,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from clinnlp.batch.protocols import RecordSink, SourceDoc, SourceOptions
 from clinnlp.batch.registry import detect_format, open_sink, open_source, side_paths
 from clinnlp.batch.sinks import AppendLog
 from clinnlp.errors import ClinnlpError, ConfigError, InputError
+from clinnlp.model_registry import DEFAULT_MODEL
 from clinnlp.readers.registry import corpus_domain
 from clinnlp.schema import Record
 
@@ -220,14 +225,44 @@ def _pending(
     seen: set[str] = set()
     for source in sources:
         for doc in source:
-            if doc.doc_id in skip:
-                summary.skipped_done += 1
-                continue
+            doc = valid_unicode(doc)
             if doc.doc_id in seen:
                 yield SourceDoc(doc.doc_id, None, {}, "duplicate doc id: an earlier input document has the same id")
                 continue
             seen.add(doc.doc_id)
+            if doc.doc_id in skip:
+                summary.skipped_done += 1
+                continue
             yield doc
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """``value`` with lone surrogates (undecodable bytes kept by the readers) as U+FFFD."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+        return value
+    if isinstance(value, Mapping):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    return value
+
+
+def valid_unicode(doc: SourceDoc) -> SourceDoc:
+    """``doc`` with an id and metadata that UTF-8 can write (a non-UTF-8 file name or CSV
+    column would otherwise stop the whole run at the writer); a text that still holds a
+    lone surrogate makes the document an error."""
+    doc_id = _replace_surrogates(doc.doc_id)
+    metadata = _replace_surrogates(doc.metadata) if doc.metadata else doc.metadata
+    bad_text = doc.text is not None and _replace_surrogates(doc.text) is not doc.text
+    if doc_id is doc.doc_id and metadata == doc.metadata and not bad_text:
+        return doc
+    if bad_text:
+        return SourceDoc(doc_id, None, metadata, "the text holds invalid Unicode (a lone surrogate); expected UTF-8 text")
+    return SourceDoc(doc_id, doc.text, metadata, doc.error)
 
 
 def drive(job: BatchJob, sink: RecordSink, summary: BatchSummary,
@@ -243,9 +278,14 @@ def drive(job: BatchJob, sink: RecordSink, summary: BatchSummary,
     started = time.perf_counter()
     writer: _Writer | None = None
     try:
+        done = sink.done_ids()
+        check_same_settings(summary_path, summary.settings, bool(done))
+        if not summary_path.exists():
+            _write_summary(summary_path, summary)  # the settings, for a re-run after a kill
+        errors.restart()  # the documents that failed before are tried again in this run
         writer = _Writer(sink, errors, summary, job.fail_fast)
         try:
-            feed(writer, sink.done_ids() | errors.ids())
+            feed(writer, done)
         finally:
             writer.finish()
         summary.mentions = dict(writer.mentions)
@@ -272,6 +312,7 @@ def run_batch(job: BatchJob, *, progress: Any | None = None) -> BatchSummary:
         raise InputError(f"--workers must be at least 1, not {job.workers}")
     if "-" in job.inputs and len(job.inputs) > 1:
         raise InputError("'-' (standard input) must be the only INPUT")
+    check_paths(job)
     sink = open_sink(job.out)  # before the model loads, so a bad --out fails at once
     summary = BatchSummary(output=job.out, settings=_settings_dict(job))
     loading = time.perf_counter()
@@ -291,11 +332,24 @@ def run_batch(job: BatchJob, *, progress: Any | None = None) -> BatchSummary:
     return drive(job, sink, summary, feed)
 
 
+def check_paths(job: BatchJob) -> None:
+    """Missing inputs, and an ``--out`` that is one of the inputs, fail before the model loads."""
+    out = Path(job.out).resolve() if "://" not in job.out else None
+    for name in job.inputs:
+        if name == "-" or "://" in name:
+            continue
+        path = Path(name)
+        if not path.exists():
+            raise InputError(f"{name}: no such file or folder")
+        if out is not None and path.resolve() == out:
+            raise InputError(f"--out {job.out} is also an INPUT; write the records to another file")
+
+
 def _settings_dict(job: BatchJob) -> dict[str, Any]:
     s = job.settings
     return {
         "ner": s.ner,
-        "model": s.model,
+        "model": s.model or DEFAULT_MODEL,
         "device": s.device,
         "precision": s.precision,
         "domain": s.domain or _default_domain(),
@@ -303,6 +357,29 @@ def _settings_dict(job: BatchJob) -> dict[str, Any]:
         "workers": job.workers,
         "max_doc_bytes": s.max_doc_bytes,
     }
+
+
+#: Settings that change what a record holds: a re-run must use the ones already written.
+RESUME_KEYS = ("ner", "model", "domain")
+
+
+def check_same_settings(summary_path: Path, settings: Mapping[str, Any], has_records: bool) -> None:
+    """Refuse to append records made with other NER settings to an output that has some."""
+    if not has_records or not summary_path.exists():
+        return
+    try:
+        earlier = json.loads(summary_path.read_text(encoding="utf-8")).get("settings") or {}
+    except (OSError, ValueError, AttributeError):
+        return  # an unreadable summary: nothing to compare with
+    ner = settings.get("ner")
+    keys = [k for k in RESUME_KEYS if not (k == "model" and ner == "lexicon")]
+    differ = [k for k in keys if k in earlier and earlier[k] != settings.get(k)]
+    if differ:
+        was = ", ".join(f"--{k} {earlier[k] if earlier[k] is not None else '(default)'}" for k in differ)
+        raise ConfigError(
+            f"the output already holds records made with {was} ({summary_path.name}); re-run with the same "
+            "settings to resume, or write to a new --out"
+        )
 
 
 def _default_domain() -> str:

@@ -7,8 +7,9 @@ set. Each line is the record's JSON (the ``clinnlp schema`` shape) plus, when th
 had any, a ``"metadata"`` object with the source's other fields (MIMIC columns...).
 
 Parquet cannot be appended to, so the Parquet sink writes ``OUTPUT.parts/part-NNNNN.parquet``
-(one row group per flush, each part renamed into place only once complete) and, on close,
-streams the parts into ``OUTPUT`` one row group at a time and removes them. A killed run
+(one row group per flush, every 512 rows or 60 s, each part renamed into place only once
+complete) and, on close, streams the parts into ``OUTPUT`` one row group at a time and
+removes them. A killed run
 leaves its complete parts; the next run resumes from them and merges everything. Columns:
 ``doc_id``, counts per mention type, ``record`` (the record JSON, as in the JSONL), and
 ``metadata`` (JSON): a JSON column keeps one schema across parts whatever the notes hold.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -92,16 +94,34 @@ class AppendLog:
             handle.truncate(0)
 
     def ids(self) -> set[str]:
-        """The ids of the complete lines already in the file."""
-        self.repair()
+        """The ids of the complete lines already in the file.
+
+        A complete line without a ``doc_id`` means the file is not one this class wrote
+        (``--out`` names a note file, say): that raises :class:`InputError` before the
+        torn-tail repair could cut anything off it."""
         found: set[str] = set()
-        if self.path.exists():
-            with self.path.open(encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    doc_id = _line_id(line)
-                    if doc_id is not None:
-                        found.add(doc_id)
+        if not self.path.exists():
+            return found
+        with self.path.open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.endswith("\n"):
+                    break  # a torn last line: repaired below
+                doc_id = _line_id(line)
+                if doc_id is None and line.strip():
+                    raise InputError(
+                        f"{self.path}: line {number} is not a clinnlp batch line (no doc_id), so the file was not "
+                        "written by clinnlp batch; choose another --out (nothing was changed)"
+                    )
+                if doc_id is not None:
+                    found.add(doc_id)
+        self.repair()
         return found
+
+    def restart(self) -> None:
+        """Empty the file (the errors of an earlier run: its documents are tried again)."""
+        self.close()
+        if self.path.exists():
+            self.path.write_bytes(b"")
 
     def append(self, line: str) -> None:
         if self._handle is None:
@@ -149,6 +169,9 @@ class ParquetSink:
     """Records as Parquet: part files during the run, merged into one file on close."""
 
     ROWS_PER_PART = 512
+    #: A part is also written when its first buffered row is this old, so a killed slow run
+    #: (a big model on a CPU) loses at most this much work, not up to 511 records.
+    SECONDS_PER_PART = 60.0
 
     def __init__(self, out: str) -> None:
         self.path = Path(out)
@@ -156,6 +179,7 @@ class ParquetSink:
             raise InputError(f"{out}: folder {str(self.path.parent)!r} does not exist")
         self.parts = self.path.with_name(self.path.name + ".parts")
         self._rows: list[dict[str, Any]] = []
+        self._since = 0.0
         self._closed = False
 
     def _schema(self) -> Any:
@@ -190,6 +214,8 @@ class ParquetSink:
 
     def write(self, record: Record, doc: SourceDoc) -> None:
         meta = json.dumps(dict(doc.metadata), ensure_ascii=False, default=str) if doc.metadata else None
+        if not self._rows:
+            self._since = time.monotonic()
         self._rows.append(
             {
                 "doc_id": record.doc_id,
@@ -200,7 +226,7 @@ class ParquetSink:
                 "metadata": meta,
             }
         )
-        if len(self._rows) >= self.ROWS_PER_PART:
+        if len(self._rows) >= self.ROWS_PER_PART or time.monotonic() - self._since >= self.SECONDS_PER_PART:
             self._flush()
 
     def _flush(self) -> None:

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +29,21 @@ from clinnlp.inputs import decode_note
 #: Lines, fields and files larger than this are skipped unread (the document is an error).
 READ_CAP_BYTES = 64 * 1024 * 1024
 
-#: MIMIC-III ``NOTEEVENTS`` (and MIMIC-IV ``note_id``/``text``) column names, used when the
-#: ``--id-field``/``--text-field`` columns are absent.
+#: MIMIC-III ``NOTEEVENTS`` (and MIMIC-IV ``note_id``/``text``) column names, used when
+#: ``--id-field``/``--text-field`` keep their defaults and those columns are absent.
 MIMIC_ID_COLUMNS = ("ROW_ID", "row_id", "note_id", "NOTE_ID")
 MIMIC_TEXT_COLUMNS = ("TEXT", "text")
+#: What a CSV column name looks like; anything else in a header is shown only as a count.
+_COLUMN_NAME = re.compile(r"[A-Za-z_][\w .-]{0,39}")
+_ID = re.compile(r"[\w.:/-]{1,64}")
+
+
+def _describe_header(header: list[str]) -> str:
+    """The header's column names for an error message, unless it looks like data (a CSV
+    without a header row puts a note's text there, which must not reach the terminal)."""
+    if all(_COLUMN_NAME.fullmatch(name) for name in header):
+        return f"columns: {', '.join(header[:12])}"
+    return f"the first row ({len(header)} fields) does not look like a header; the CSV needs one"
 
 
 def _checked_text(data: bytes | str, name: str) -> tuple[str | None, str | None]:
@@ -182,15 +194,20 @@ class CsvSource:
         raise TypeError("a CSV's row count needs a full parse (quoted fields span lines)")
 
     def _columns(self, header: list[str]) -> tuple[str, str]:
-        def pick(wanted: str, fallbacks: tuple[str, ...], flag: str) -> str:
-            for name in (wanted, *fallbacks):
+        defaults = SourceOptions()
+
+        def pick(wanted: str, fallbacks: tuple[str, ...], default: str, flag: str) -> str:
+            # the MIMIC names stand in only for the default; a column the user named must be there
+            tried = (wanted, *fallbacks) if wanted == default else (wanted,)
+            for name in tried:
                 if name in header:
                     return name
-            raise InputError(f"{self.path}: no {wanted!r} column (set {flag}); columns: {', '.join(header[:12])}")
+            names = " or ".join(repr(n) for n in tried)
+            raise InputError(f"{self.path}: no {names} column (set {flag}); {_describe_header(header)}")
 
         return (
-            pick(self.options.id_field, MIMIC_ID_COLUMNS, "--id-field"),
-            pick(self.options.text_field, MIMIC_TEXT_COLUMNS, "--text-field"),
+            pick(self.options.id_field, MIMIC_ID_COLUMNS, defaults.id_field, "--id-field"),
+            pick(self.options.text_field, MIMIC_TEXT_COLUMNS, defaults.text_field, "--text-field"),
         )
 
     def __iter__(self) -> Iterator[SourceDoc]:
@@ -218,7 +235,9 @@ class CsvSource:
                 if not row:
                     continue
                 if len(row) != len(header):
-                    doc_id = row[id_at] if len(row) > id_at and row[id_at] else where
+                    # the row's fields are shifted: its id is trusted only before the text and
+                    # only when it looks like an id, else its "id" might be note text
+                    doc_id = row[id_at] if id_at < text_at and len(row) > id_at and _ID.fullmatch(row[id_at]) else where
                     yield SourceDoc(doc_id, None, {}, f"{len(row)} fields, the header has {len(header)}")
                     continue
                 doc_id = row[id_at].strip()
