@@ -156,6 +156,20 @@ def test_categories_that_are_also_blocks_are_icd_codes(nlp: Language) -> None:
     assert codes(ents(nlp("Mother with breast cancer."))["breast cancer"], "ICD-10-CM")[0] == "C50"
 
 
+def test_icd_nonessential_modifiers_are_left_out_of_names(nlp: Language) -> None:
+    """ICD-10-CM's parenthesised words are optional by its own convention, so the plain name
+    is a term: 'pericardial effusion' gets I31.3 (Pericardial effusion (noninflammatory))."""
+    from clinnlp.lexicon.build import clean_icd_description
+
+    assert clean_icd_description("Pericardial effusion (noninflammatory)") == "Pericardial effusion"
+    assert clean_icd_description("Venous insufficiency (chronic) (peripheral)") == "Venous insufficiency"
+    assert clean_icd_description("Fracture of lesser toe(s)") == "Fracture of lesser toe"
+    assert clean_icd_description("Other specified disorders (of nose)") is None
+    found = ents(nlp("Echo showed a pericardial effusion and venous insufficiency."))
+    assert codes(found["pericardial effusion"], "ICD-10-CM")[0] == "I31.3"
+    assert codes(found["venous insufficiency"], "ICD-10-CM")[0] == "I87.2"
+
+
 def test_medication_codes_generic_and_brand(nlp: Language) -> None:
     found = ents(nlp("Metformin 500 mg bid and Lasix 40 mg daily; also furosemide."))
     assert codes(found["Metformin"], "DrugBank")[0] == METFORMIN

@@ -403,9 +403,16 @@ def drug_list_candidates(
     return out, stats
 
 
+#: ICD-10-CM's nonessential modifiers: words in parentheses, which by the classification's
+#: own convention may be present or absent without changing the code (``Pericardial
+#: effusion (noninflammatory)`` I31.3, ``Venous insufficiency (chronic) (peripheral)`` I87.2,
+#: ``Fracture of lesser toe(s)``).
+NONESSENTIAL_MODIFIER = re.compile(r"\s*\([^()]*\)")
+
+
 def clean_icd_description(description: str) -> str | None:
     """A plain disease name from an ICD-10-CM description, or None if it is not one."""
-    text = description.strip()
+    text = " ".join(NONESSENTIAL_MODIFIER.sub("", description).split())
     for _ in range(2):
         text = TRAILING_UNSPECIFIED.sub("", text)
         text = LEADING_UNSPECIFIED.sub("", text)
