@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from clinnlp.errors import ConfigError, InputError
-from clinnlp.readers.types import GoldDocument, GoldSpan, make_span, sort_spans
+from clinnlp.readers.types import GoldDocument, GoldSpan, make_span, read_utf8, sort_spans
 
 PAIR_FILES = {"DRUG-AE.rel": "Adverse_effect", "DRUG-DOSE.rel": "Dose"}
 NEGATIVE_FILE = "ADE-NEG.txt"
@@ -80,10 +80,7 @@ def read_ade(
 
 
 def _lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read as UTF-8 text ({exc})") from None
+    return read_utf8(path).splitlines()
 
 
 def _read_negative(path: Path) -> list[tuple[str, str]]:
@@ -99,6 +96,7 @@ def _read_negative(path: Path) -> list[tuple[str, str]]:
 
 
 def _read_pairs(path: Path, label: str) -> list[tuple[str, str, list[_Mention]]]:
+    """The rows of a ``.rel`` file; errors name the line and column, never a mention (privacy)."""
     rows = []
     for lineno, line in enumerate(_lines(path), start=1):
         if not line.strip():
@@ -110,12 +108,18 @@ def _read_pairs(path: Path, label: str) -> list[tuple[str, str, list[_Mention]]]
         # the sentence may itself contain '|': take the fixed columns from both ends
         pmid, sentence, tail = parts[0], "|".join(parts[1:-6]), parts[-6:]
         found: list[_Mention] = []
-        for (mention, begin, end), mention_label in ((tail[0:3], label), (tail[3:6], "Drug")):
+        for (mention, begin, end), mention_label, column in (
+            (tail[0:3], label, len(parts) - 4),
+            (tail[3:6], "Drug", len(parts) - 1),
+        ):
             if not (begin.isdigit() and end.isdigit()):
-                raise InputError(f"{where}: offsets {begin!r}, {end!r} of {mention!r} are not numbers")
+                raise InputError(
+                    f"{where}: the {mention_label} offsets (columns {column}-{column + 1}) are not numbers"
+                )
             if int(end) - int(begin) != len(mention):
                 raise InputError(
-                    f"{where}: offsets {begin}-{end} do not fit {mention!r} ({len(mention)} chars)"
+                    f"{where}: {mention_label} offsets {begin}-{end} do not fit its mention "
+                    f"({len(mention)} characters)"
                 )
             found.append((mention_label, mention, int(begin), where))
         rows.append((pmid, sentence, found))
@@ -140,7 +144,9 @@ def _locate(sentence: str, mentions: list[_Mention]) -> tuple[GoldSpan, ...]:
     for label, mention, begin, where in mentions:
         starts = _occurrences(sentence, mention)
         if not starts:
-            raise InputError(f"{where}: {label} {mention!r} does not occur in its sentence")
+            raise InputError(
+                f"{where}: the {label} mention ({len(mention)} characters) does not occur in its sentence"
+            )
         local = min(starts, key=lambda at: (abs(at - (begin - base)), at))
         span = make_span(sentence, [(local, local + len(mention))], label, where, expected=mention)
         spans.setdefault(span.key, span)

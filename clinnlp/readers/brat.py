@@ -24,10 +24,19 @@ import re
 from pathlib import Path
 
 from clinnlp.errors import ConfigError, InputError
-from clinnlp.readers.types import GoldDocument, GoldSpan, make_span, merge_attributes, sort_spans
+from clinnlp.readers.types import (
+    GoldDocument,
+    GoldSpan,
+    make_span,
+    merge_attributes,
+    read_utf8,
+    sort_spans,
+)
 
 SPLITS_FILE = "splits.json"
 _OFFSETS = re.compile(r"^\d+ \d+(;\d+ \d+)*$")
+# what an annotation id looks like; only such an id is ever quoted in a message
+_ID = re.compile(r"^[A-Z]\d+$")
 
 
 def read_brat(
@@ -56,8 +65,8 @@ def brat_split_ids(path: Path, split: str, splits_file: str | Path | None = None
             f"(looked at {', '.join(str(c) for c in candidates)})"
         )
     try:
-        splits = json.loads(found.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        splits = json.loads(read_utf8(found))
+    except json.JSONDecodeError as exc:
         raise InputError(f"{found}: not a readable splits file ({exc})") from None
     if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
         raise InputError(f"{found}: expected an object of lists of document ids")
@@ -67,13 +76,18 @@ def brat_split_ids(path: Path, split: str, splits_file: str | Path | None = None
 
 
 def read_brat_document(txt_path: str | Path, ann_path: str | Path | None = None) -> GoldDocument:
-    """Read one BRAT document; its id is the file stem."""
+    """Read one BRAT document; its id is the file stem.
+
+    Errors name the ``.ann`` file and line but never quote the line, its mention or a
+    malformed id: any of them may be note text (privacy).
+    """
     txt_path = Path(txt_path)
     ann_path = Path(ann_path) if ann_path is not None else txt_path.with_suffix(".ann")
-    text = _read(txt_path)
-    ann_lines = _read(ann_path).split("\n")
+    text = read_utf8(txt_path)
+    ann_lines = read_utf8(ann_path).split("\n")
 
     spans: dict[str, GoldSpan] = {}
+    defined_at: dict[str, int] = {}  # T id -> line
     triggers: dict[str, str] = {}  # event id -> T id of its trigger
     attributes: list[tuple[str, str, str, str]] = []  # where, target, name, value
     concepts: list[tuple[str, str, str]] = []  # where, target, concept id
@@ -91,10 +105,14 @@ def read_brat_document(txt_path: str | Path, ann_path: str | Path | None = None)
                 raise InputError(f"{where}: expected 'T1<TAB>Label start end<TAB>text'")
             label, _, offsets = cols[1].partition(" ")
             if not _OFFSETS.match(offsets):
-                raise InputError(f"{where}: bad offsets {offsets!r} (expected 'start end[;start end...]')")
+                raise InputError(
+                    f"{where}: bad offsets (expected 'T1<TAB>Label start end[;start end...]<TAB>text')"
+                )
             pieces = [(int(a), int(b)) for a, b in (p.split(" ") for p in offsets.split(";"))]
             if ann_id in spans:
-                raise InputError(f"{where}: {ann_id} defined twice")
+                shown = ann_id if _ID.match(ann_id) else "this id"
+                raise InputError(f"{where}: {shown} is already defined on line {defined_at[ann_id]}")
+            defined_at[ann_id] = lineno
             spans[ann_id] = make_span(text, pieces, label, where, expected=cols[2], span_id=ann_id)
         elif kind == "E":
             args = cols[1].split() if len(cols) > 1 else []
@@ -115,7 +133,7 @@ def read_brat_document(txt_path: str | Path, ann_path: str | Path | None = None)
             continue
         else:
             raise InputError(
-                f"{where}: unknown annotation line {ann_id!r} (expected T, E, A, M, N, R, * or #)"
+                f"{where}: not a BRAT annotation line (expected an id starting with T, E, A, M, N, R, * or #)"
             )
 
     extra_attrs: dict[str, dict[str, str]] = {}
@@ -148,15 +166,6 @@ def _resolve(target: str, spans: dict[str, GoldSpan], triggers: dict[str, str], 
     """The T id an attribute or normalisation refers to (an event id goes to its trigger)."""
     span_id = triggers.get(target, target)
     if span_id not in spans:
-        raise InputError(f"{where}: refers to {target}, which is not a T span or an event with one")
+        shown = target if _ID.match(target) else "an unknown id"
+        raise InputError(f"{where}: refers to {shown}, which is not a T span or an event with one")
     return span_id
-
-
-def _read(path: Path) -> str:
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read as UTF-8 text ({exc})") from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clinnlp.errors import ConfigError, InputError
-from clinnlp.readers.types import GoldDocument, make_span, sort_spans
+from clinnlp.readers.types import GoldDocument, make_span, sort_spans, utf8_lines
 
 DOCSTART = "-DOCSTART-"
 
@@ -42,37 +42,38 @@ def read_iob(path: str | Path, *, sentences_per_doc: int = 1) -> list[GoldDocume
 
 
 def _read_groups(path: Path) -> tuple[list[list[_Sentence]], bool]:
-    """Sentences grouped by -DOCSTART- (one group when the file has none), and whether it had any."""
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    """Sentences grouped by -DOCSTART- (one group when the file has none), and whether it had any.
+
+    Errors name the line, never its token or tag: either may be note text (privacy).
+    """
     groups: list[list[_Sentence]] = [[]]
     sentence: _Sentence = []
     has_docstart = False
-    with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                if sentence:
-                    groups[-1].append(sentence)
-                    sentence = []
-                continue
-            cols = line.split("\t") if "\t" in line else line.split()
-            if cols[0] == DOCSTART:
-                has_docstart = True
-                if sentence:
-                    groups[-1].append(sentence)
-                    sentence = []
-                if groups[-1]:
-                    groups.append([])
-                continue
-            if len(cols) < 2 or not cols[0]:
-                raise InputError(f"{path}:{lineno}: expected 'token<TAB>tag', got {line!r}")
-            tag = cols[-1]
-            if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-", "S-", "E-")):
-                raise InputError(f"{path}:{lineno}: tag {tag!r} is not O, B-TYPE or I-TYPE")
-            sentence.append((cols[0], tag, lineno))
+    for lineno, raw in utf8_lines(path):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            if sentence:
+                groups[-1].append(sentence)
+                sentence = []
+            continue
+        cols = line.split("\t") if "\t" in line else line.split()
+        if cols[0] == DOCSTART:
+            has_docstart = True
+            if sentence:
+                groups[-1].append(sentence)
+                sentence = []
+            if groups[-1]:
+                groups.append([])
+            continue
+        if len(cols) < 2 or not cols[0]:
+            found = "one column" if len(cols) < 2 else "an empty token"
+            raise InputError(f"{path}:{lineno}: expected 'token<TAB>tag', found {found}")
+        tag = cols[-1]
+        if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-", "S-", "E-")):
+            raise InputError(
+                f"{path}:{lineno}: the tag (last column) is not O, B-TYPE or I-TYPE (or S-/E-TYPE)"
+            )
+        sentence.append((cols[0], tag, lineno))
     if sentence:
         groups[-1].append(sentence)
     return [g for g in groups if g], has_docstart

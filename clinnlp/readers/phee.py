@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from clinnlp.errors import InputError
-from clinnlp.readers.types import GoldDocument, GoldSpan, make_span, merge_attributes, sort_spans
+from clinnlp.readers.types import (
+    GoldDocument,
+    GoldSpan,
+    make_span,
+    merge_attributes,
+    sort_spans,
+    utf8_lines,
+)
 
 MAIN_ARGUMENTS = ("Trigger", "Subject", "Treatment", "Effect")
 CUES = ("Speculated", "Negated", "Severity")
@@ -38,25 +45,23 @@ EFFECT_LABELS = {"Adverse_event": "Adverse_event", "Potential_therapeutic_event"
 def read_phee(path: str | Path) -> list[GoldDocument]:
     """Read a PHEE ``.json`` (JSON lines) file."""
     path = Path(path)
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     docs: list[GoldDocument] = []
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                record = json.loads(line)
-                docs.append(_document(record, where))
-            except InputError:
-                raise
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: not JSON ({exc.msg})") from None
-            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-                raise InputError(f"{where}: unexpected PHEE structure ({exc!r})") from None
+    for lineno, line in utf8_lines(path, newline=None):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(line)
+            docs.append(_document(record, where))
+        except InputError:
+            raise
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
+        except KeyError as exc:  # the keys looked up are PHEE field names, never corpus text
+            raise InputError(f"{where}: unexpected PHEE structure (no field {exc})") from None
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            # the exception's type only: its message could quote a value of the record
+            raise InputError(f"{where}: unexpected PHEE structure ({type(exc).__name__})") from None
     return docs
 
 

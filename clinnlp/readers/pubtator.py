@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clinnlp.errors import InputError
-from clinnlp.readers.types import GoldDocument, GoldSpan, make_span, sort_spans
+from clinnlp.readers.types import GoldDocument, GoldSpan, make_span, sort_spans, utf8_lines
 
 NO_CONCEPT = "-1"
 
@@ -43,51 +43,63 @@ def read_pubtator(path: str | Path) -> list[GoldDocument]:
 
 
 def iter_pubtator(path: str | Path) -> Iterator[GoldDocument]:
-    """Yield the documents of a PubTator file one at a time, in file order."""
+    """Yield the documents of a PubTator file one at a time, in file order.
+
+    Error messages name the file and line but never quote it: a line that is not
+    PubTator may well be note text (privacy), so not even its first column is shown.
+    """
     path = Path(path)
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # document id -> line of its title
     draft: _Draft | None = None
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            where = f"{path}:{lineno}"
-            if not line.strip():
-                continue
-            head = line.split("\t", 1)[0]
-            if "|" in head and line.split("|", 2)[1:2] in (["t"], ["a"]):
-                doc_id, kind, body = line.split("|", 2)
-                if kind == "t":
-                    if draft is not None:
-                        yield _finish(draft, path)
-                    if doc_id in seen:
-                        raise InputError(f"{where}: document {doc_id} appears twice")
-                    seen.add(doc_id)
-                    draft = _Draft(doc_id, title=body)
-                else:
-                    if draft is None or draft.doc_id != doc_id:
-                        raise InputError(f"{where}: abstract of {doc_id} does not follow its title")
-                    if draft.abstract is not None:
-                        raise InputError(f"{where}: second abstract line for {doc_id}")
-                    draft.abstract = body
-                continue
-            cols = line.split("\t")
-            if draft is None or cols[0] != draft.doc_id:
-                raise InputError(f"{where}: line for {cols[0]!r} outside that document's block")
-            if len(cols) >= 5 and cols[1].isdigit() and cols[2].isdigit():
-                ids = cols[5] if len(cols) > 5 else NO_CONCEPT
-                extra = cols[6] if len(cols) > 6 else None
-                draft.annotations.append((lineno, int(cols[1]), int(cols[2]), cols[3], cols[4], ids, extra))
-            elif len(cols) >= 3 and not cols[1].isdigit():
-                continue  # a relation line (CID ...): not a mention
+    draft_line = 0
+    for lineno, raw in utf8_lines(path):
+        line = raw.rstrip("\r\n")
+        where = f"{path}:{lineno}"
+        if not line.strip():
+            continue
+        head = line.split("\t", 1)[0]
+        if "|" in head and line.split("|", 2)[1:2] in (["t"], ["a"]):
+            doc_id, kind, body = line.split("|", 2)
+            if kind == "t":
+                if draft is not None:
+                    yield _finish(draft, path)
+                if doc_id in seen:
+                    raise InputError(f"{where}: document id already used by the title on line {seen[doc_id]}")
+                seen[doc_id] = lineno
+                draft, draft_line = _Draft(doc_id, title=body), lineno
             else:
-                raise InputError(
-                    f"{where}: expected 'id|t|title', 'id|a|abstract', an annotation "
-                    "'id<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>ids]' or a relation line"
-                )
+                if draft is None or draft.doc_id != doc_id:
+                    raise InputError(
+                        f"{where}: abstract line ('ID|a|...') without a title line of the same ID before it"
+                    )
+                if draft.abstract is not None:
+                    raise InputError(
+                        f"{where}: second abstract line for the document titled on line {draft_line}"
+                    )
+                draft.abstract = body
+            continue
+        cols = line.split("\t")
+        if draft is None:
+            raise InputError(
+                f"{where}: not a PubTator line; expected a title 'ID|t|title' first "
+                "(is this a PubTator file?)"
+            )
+        if cols[0] != draft.doc_id:
+            raise InputError(
+                f"{where}: line outside its document's block (its first column is not the ID of "
+                f"the document titled on line {draft_line})"
+            )
+        if len(cols) >= 5 and cols[1].isdigit() and cols[2].isdigit():
+            ids = cols[5] if len(cols) > 5 else NO_CONCEPT
+            extra = cols[6] if len(cols) > 6 else None
+            draft.annotations.append((lineno, int(cols[1]), int(cols[2]), cols[3], cols[4], ids, extra))
+        elif len(cols) >= 3 and not cols[1].isdigit():
+            continue  # a relation line (CID ...): not a mention
+        else:
+            raise InputError(
+                f"{where}: expected 'id|t|title', 'id|a|abstract', an annotation "
+                "'id<TAB>start<TAB>end<TAB>text<TAB>type[<TAB>ids]' or a relation line"
+            )
     if draft is not None:
         yield _finish(draft, path)
 

@@ -150,11 +150,40 @@ def load_corpus(spec: str, split: str = "dev", root: Path | None = None) -> list
     else:
         raise ConfigError(f"the generic format {name!r} needs a path: {name}:PATH")
     if not path.exists():
-        hint = "" if sep else f" (set {ROOT_ENV} or pass root to point at the shared corpora)"
-        raise InputError(f"{path}: no such file or folder{hint}")
+        if sep and given:
+            raise InputError(f"{path}: no such file or folder")
+        raise InputError(_missing_under_root(name, path, root))
+    fmt = card.format if card else name
     if card is not None and card.format == "brat" and path.is_dir():
-        return read_brat(path, split=split)  # a card's split must come from its splits.json
-    return reader(path, split)
+        docs = read_brat(path, split=split)  # a card's split must come from its splits.json
+    else:
+        docs = reader(path, split)
+    if not docs:
+        # an empty or wrong file would otherwise pass as a corpus of 0 documents
+        kind = "folder" if path.is_dir() else "file"
+        raise InputError(f"no documents found in {path}; is it a {fmt} {kind}?")
+    return docs
+
+
+def _missing_under_root(name: str, path: Path, root: Path | None) -> str:
+    """Why a card's file is missing: which root was used, where it came from, how to change it.
+
+    The default root is relative to the current folder, so running from elsewhere is
+    the usual cause; the message says so rather than only printing a resolved path.
+    """
+    if root is not None:
+        used, source = root, "given with --root"
+    elif os.environ.get(ROOT_ENV):
+        used, source = Path(os.environ[ROOT_ENV]), f"from ${ROOT_ENV}"
+    else:
+        used = default_root()
+        source = f"the default ../shared/corpora, relative to the current folder {Path.cwd()}"
+    state = "has no such file" if used.is_dir() else "does not exist"
+    move = "run from the project folder, " if root is None and not os.environ.get(ROOT_ENV) else ""
+    return (
+        f"{name}: no such file or folder {path}; the corpora root {used} ({source}) {state}. "
+        f"To use another root, {move}pass --root DIR or set ${ROOT_ENV}; or give the path as {name}:PATH"
+    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ span's ``text`` is exactly ``doc.text[start:end]`` before it hands the document 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from clinnlp.errors import InputError
 
@@ -38,7 +40,10 @@ class GoldSpan:
         if not 0 <= self.start <= self.end:
             raise ValueError(f"bad span offsets [{self.start}, {self.end})")
         if len(self.text) != self.end - self.start:
-            raise ValueError(f"span text {self.text!r} does not have length {self.end - self.start}")
+            # the length only: span text is note text and must not reach messages or logs
+            raise ValueError(
+                f"span text of {len(self.text)} characters does not fit [{self.start}, {self.end})"
+            )
         if self.fragments and (
             self.fragments[0][0] != self.start or max(e for _, e in self.fragments) != self.end
         ):
@@ -99,9 +104,12 @@ def make_span(
         else:
             ok = found == list(expected)
         if not ok:
+            # lengths, not the strings: both are note text (privacy)
+            given = len(expected) if isinstance(expected, str) else sum(len(e) for e in expected)
             raise InputError(
-                f"{where}: span {label!r} at {list(pieces)} reads {' '.join(found)!r} in the text, "
-                f"but the file says {expected if isinstance(expected, str) else ' '.join(expected)!r}"
+                f"{where}: span {label!r} at {list(pieces)} does not match the mention the file gives "
+                f"({sum(e - s for s, e in pieces)} characters in the text, {given} in the file; "
+                "offsets or newlines differ from the text)"
             )
     start, end = ordered[0][0], max(e for _, e in ordered)
     fragments = tuple(ordered) if len(ordered) > 1 else ()
@@ -130,3 +138,75 @@ def merge_attributes(into: dict[str, str], new: dict[str, str]) -> None:
             into[key] = value
         elif value not in old.split("|"):
             into[key] = "|".join(sorted({*old.split("|"), value}))
+
+
+def read_utf8(path: Path) -> str:
+    """The whole file as UTF-8 text, newlines untouched.
+
+    Every failure is an :class:`InputError` naming the file (and, for a bad byte, its
+    line and offset), so the CLI prints one line instead of a ``UnicodeDecodeError``.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8_error(path, data, exc.start) from None
+
+
+def utf8_lines(path: Path, *, newline: str | None = "") -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 file, streamed, with :func:`read_utf8`'s errors.
+
+    Decoding runs a chunk ahead of the lines, so on a bad byte the file is scanned again
+    to name the line it sits on rather than the line being read.
+    """
+    try:
+        handle = path.open(encoding="utf-8", newline=newline)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            yield from enumerate(handle, start=1)
+        except UnicodeDecodeError:
+            raise _locate_bad_byte(path) from None
+
+
+def not_utf8_error(path: Path, data: bytes, offset: int, *, first_line: int = 1, base: int = 0) -> InputError:
+    """The error for a byte at ``offset`` of ``data`` that is not UTF-8.
+
+    ``data`` may be one piece of the file, starting at byte ``base`` on line
+    ``first_line``. The message gives line and offset, never the surrounding text
+    (corpora hold patient notes).
+    """
+    line = first_line + data.count(b"\n", 0, offset)
+    nul = data.find(b"\x00", 0, offset + 1)
+    if nul != -1:
+        return InputError(
+            f"{path}:{line}: looks like a binary file (NUL byte at offset {base + nul}); expected UTF-8 text"
+        )
+    return InputError(
+        f"{path}:{line}: not UTF-8 text (invalid byte 0x{data[offset:offset + 1].hex()} at offset "
+        f"{base + offset}); corpus files must be UTF-8, convert it first, e.g. iconv -f latin1 -t utf-8"
+    )
+
+
+def _locate_bad_byte(path: Path) -> InputError:
+    """Find the first non-UTF-8 byte line by line (a newline never sits inside a UTF-8 sequence)."""
+    base = 0
+    try:
+        with path.open("rb") as handle:
+            for lineno, raw in enumerate(handle, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return not_utf8_error(path, raw, exc.start, first_line=lineno, base=base)
+                base += len(raw)
+    except OSError as exc:
+        return InputError(f"{path}: cannot read ({exc.strerror or exc})")
+    return InputError(f"{path}: not UTF-8 text; corpus files must be UTF-8")
