@@ -30,8 +30,7 @@ DEVICES = ("cpu", "cuda", "auto")
 
 def _register_factories() -> None:
     """Import the component modules so their ``@Language.factory`` decorators run."""
-    import scispacy.abbreviation  # noqa: F401  registers "abbreviation_detector"
-
+    import clinnlp.components.abbreviations  # noqa: F401
     import clinnlp.components.context  # noqa: F401
     import clinnlp.components.finding_values  # noqa: F401
     import clinnlp.components.lexicon_ner  # noqa: F401
@@ -102,7 +101,7 @@ def load(
     _split_glued_commas(nlp)
     nlp.add_pipe("clinnlp_sections")
     nlp.add_pipe("clinnlp_sentences")
-    nlp.add_pipe("abbreviation_detector")
+    nlp.add_pipe("clinnlp_abbreviations")
     for factory in NER_BACKENDS[ner]:
         config: dict[str, Any] = {}
         if factory == "clinnlp_transformer_ner":

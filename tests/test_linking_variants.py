@@ -55,6 +55,44 @@ def test_abbreviation_finder_reads_colon_items_and_digit_comma_short_forms() -> 
     }
 
 
+def test_parenthesis_finder_matches_scispacys_matcher_and_stays_linear() -> None:
+    """clinnlp_abbreviations replaces only scispaCy's ``( + )`` Matcher, whose output grows
+    with the square of a note's parentheses; what scispaCy keeps of it must be identical."""
+    import scispacy.abbreviation  # noqa: F401
+
+    from clinnlp.components.abbreviations import MAX_INSIDE, BoundedParentheses
+
+    nlp = spacy.blank("en")
+    reference = nlp.add_pipe("abbreviation_detector").matcher
+    finder = BoundedParentheses(nlp.vocab.strings["parenthesis"])
+    texts = [
+        "Valproic acid (VPA) and carbamazepine (CBZ) (n = 12) were given; VPA (500 mg) later.",
+        "a (b (c) d) e (f) ) ( ) (x)(y) ((a)) (b ) ( a ) )",
+        "One " + "word " * 12 + "(too long inside: " + "w " * 9 + ")",
+    ]
+    for text in texts:
+        doc = nlp.make_doc(text)
+        assert finder(doc) == [m for m in reference(doc) if m[2] - m[1] - 2 <= MAX_INSIDE]
+    long_note = nlp.make_doc("Hb 9.2 (L), K 3.1 (L), " * 2000)
+    # each "(" reaches its own ")" and the next one (7 tokens inside), not all 4,000 later ones
+    assert len(finder(long_note)) == 2 * 4000 - 1
+
+
+def test_abbreviations_component_gives_scispacys_abbreviations() -> None:
+    import scispacy.abbreviation  # noqa: F401
+
+    import clinnlp.components.abbreviations  # noqa: F401
+
+    text = "Patients on valproic acid (VPA) or carbamazepine (CBZ: 400 mg). VPA levels rose; CBZ did not."
+    found = {}
+    for factory in ("abbreviation_detector", "clinnlp_abbreviations"):
+        nlp = spacy.blank("en")
+        nlp.add_pipe(factory)
+        found[factory] = sorted((a.start_char, a.text, a._.long_form.text) for a in nlp(text)._.abbreviations)
+    assert found["clinnlp_abbreviations"] == found["abbreviation_detector"]
+    assert ("VPA", "valproic acid") in {(t, lf) for _, t, lf in found["clinnlp_abbreviations"]}
+
+
 def test_best_long_form_needs_every_character_in_order() -> None:
     assert best_long_form("HT", "patients with hypertension") == "hypertension"
     assert best_long_form("XQ", "patients with hypertension") is None

@@ -25,7 +25,7 @@ def test_pipeline_components_and_factories() -> None:
     assert nlp.pipe_names == [
         "clinnlp_sections",
         "clinnlp_sentences",
-        "abbreviation_detector",
+        "clinnlp_abbreviations",
         "clinnlp_transformer_ner",
         "clinnlp_lexicon_ner",
         "clinnlp_linker",

@@ -65,7 +65,7 @@ def test_mention_edges_inside_a_token_split_it_and_keep_abbreviations() -> None:
     nlp = clinnlp.load(ner="lexicon", linker=False)
     text = "Parkinson's disease (PD) after Ca(2+) channel blockers and pilocarpine- or kainic acid. PD again."
     doc = nlp.make_doc(text)
-    for name in ("clinnlp_sections", "clinnlp_sentences", "abbreviation_detector"):
+    for name in ("clinnlp_sections", "clinnlp_sentences", "clinnlp_abbreviations"):
         doc = nlp.get_pipe(name)(doc)
     before = {(a.start_char, a.text, a._.long_form.text) for a in doc._.abbreviations}
     assert {a[1:] for a in before} == {("PD", "Parkinson's disease")} and len(before) == 2

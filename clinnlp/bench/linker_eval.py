@@ -36,12 +36,12 @@ BANDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
 
 def _abbreviations(texts: list[str]) -> list[dict[str, str]]:
     import spacy
-    import scispacy.abbreviation  # noqa: F401
 
+    import clinnlp.components.abbreviations  # noqa: F401  registers the factory
     from clinnlp.components.linker import abbreviation_map
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("abbreviation_detector")
+    nlp.add_pipe("clinnlp_abbreviations")
     return [abbreviation_map(doc) for doc in nlp.pipe(texts)]
 
 

@@ -292,11 +292,18 @@ def assert_spans(
     if not spans:
         return []
     scopes = _scopes(_find_cues(doc, rules))
+    # A scope reaches only tokens in [reach_start, reach_end); sorted by reach_start, the
+    # scopes a span can be in are a slice found by bisection, so a long note is not
+    # (mentions x cues).
+    scopes.sort(key=lambda sc: min(sc.begin, sc.cue_start))
+    starts = [min(sc.begin, sc.cue_start) for sc in scopes]
+    widest = max((max(sc.finish, sc.cue_end) - lo for sc, lo in zip(scopes, starts)), default=0)
     sections = doc._.clinnlp_sections or []
     results: list[dict[str, bool]] = []
     for span in spans:
         found = dict.fromkeys(ATTRIBUTES, False)
-        for scope in scopes:
+        first, last = bisect_left(starts, span.start - widest), bisect_left(starts, span.end + 1)
+        for scope in scopes[first:last]:
             if _in_scope(span, scope, rules.term_internal):
                 for attribute in meaning.get(scope.category, ()):
                     found[attribute] = True

@@ -18,6 +18,7 @@ Conventions:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -119,6 +120,8 @@ def read_value(text: str, pos: int, rules: FindingValueRules | None = None) -> d
     number: float | None = None
     if m.group("num") is not None:
         number = float(m.group("num").replace(",", ""))
+        if not math.isfinite(number):
+            number = None  # hundreds of digits overflow to inf, which JSON cannot hold
     unit = _name(" ".join(m.group("unit").split()), rules.unit_names) if m.group("unit") else None
     result: dict[str, Any] = {"value": {"text": m.group("text"), "value": number, "unit": unit}}
     flag = rules.interpretation.match(text, m.end())
@@ -130,12 +133,15 @@ def read_value(text: str, pos: int, rules: FindingValueRules | None = None) -> d
     return result
 
 
-def set_finding_value(span: Span, rules: FindingValueRules | None = None) -> None:
-    """Set ``span._.clinnlp_finding_value`` for a lab or vital mention followed by a value."""
+def set_finding_value(span: Span, rules: FindingValueRules | None = None, text: str | None = None) -> None:
+    """Set ``span._.clinnlp_finding_value`` for a lab or vital mention followed by a value.
+
+    ``text`` is ``span.doc.text`` when the caller has it: spaCy rebuilds ``doc.text`` from
+    every token on each access, which made a long note's labs quadratic."""
     rules = rules or load_rules()
     if span.label_ != FINDING or span._.clinnlp_finding_kind not in rules.kinds:
         return
-    found = read_value(span.doc.text, span.end_char, rules)
+    found = read_value(span.doc.text if text is None else text, span.end_char, rules)
     if found is not None:
         span._.clinnlp_finding_value = found
 
@@ -150,8 +156,9 @@ class FindingValues:
         self.rules = load_rules()  # fail at pipeline build time, not on the first note
 
     def __call__(self, doc: Doc) -> Doc:
+        text = doc.text
         for ent in doc.ents:
-            set_finding_value(ent, self.rules)
+            set_finding_value(ent, self.rules, text)
         return doc
 
 

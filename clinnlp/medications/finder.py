@@ -28,6 +28,7 @@ Conventions (kept the same everywhere, tests pin them):
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 
 from spacy.tokens import Doc
@@ -166,12 +167,21 @@ _FINDERS: tuple[Callable[[str, MedicationRules], list[Attribute]], ...] = (
 
 
 def _resolve_overlaps(found: list[Attribute]) -> list[Attribute]:
-    """Keep the longest of overlapping hits (then the earliest), in text order."""
-    kept: list[Attribute] = []
+    """Keep the longest of overlapping hits (then the earliest), in text order.
+
+    The kept hits never overlap, so sorted by start only the two neighbours of a new hit
+    can clash with it (a long note has thousands of hits)."""
+    kept: list[Attribute] = []  # sorted by start
+    starts: list[int] = []
     for attr in sorted(found, key=lambda a: (-(a.end - a.start), a.start)):
-        if all(attr.end <= k.start or attr.start >= k.end for k in kept):
-            kept.append(attr)
-    return sorted(kept, key=lambda a: a.start)
+        at = bisect_left(starts, attr.start)
+        if at > 0 and kept[at - 1].end > attr.start:
+            continue
+        if at < len(kept) and kept[at].start < attr.end:
+            continue
+        kept.insert(at, attr)
+        starts.insert(at, attr.start)
+    return kept
 
 
 def _merge_frequencies(text: str, attrs: list[Attribute], rules: MedicationRules) -> list[Attribute]:
@@ -205,12 +215,17 @@ def _drop_unanchored(text: str, attrs: list[Attribute], anchors: Sequence[tuple[
                      rules: MedicationRules) -> list[Attribute]:
     """Drop weak attributes with no strong attribute or drug mention within the window."""
     strong = [(a.start, a.end) for a in attrs if not _is_weak(a, text, rules)]
-    near = [*strong, *anchors]
+    near = sorted([*strong, *anchors])
+    starts = [s for s, _ in near]
+    longest = max((e - s for s, e in near), default=0)
     w = rules.weak_window
-    return [
-        a for a in attrs
-        if not _is_weak(a, text, rules) or any(s - w <= a.end and a.start <= e + w for s, e in near)
-    ]
+
+    def anchored(a: Attribute) -> bool:
+        # only ranges starting in [a.start - w - longest, a.end + w] can come within w of a
+        lo, hi = bisect_left(starts, a.start - w - longest), bisect_right(starts, a.end + w)
+        return any(s - w <= a.end and a.start <= e + w for s, e in near[lo:hi])
+
+    return [a for a in attrs if not _is_weak(a, text, rules) or anchored(a)]
 
 
 def find_attributes(text: str, anchors: Sequence[tuple[int, int]] = ()) -> list[Attribute]:
@@ -244,12 +259,16 @@ def find_attribute_spans(doc: Doc | str) -> list[tuple[int, int, str]]:
 
 def find_statuses(text: str) -> list[StatusHit]:
     """Status words (the first status whose pattern matches a stretch wins it)."""
-    hits: list[StatusHit] = []
+    hits: list[StatusHit] = []  # non-overlapping, sorted by start: only neighbours can clash
+    starts: list[int] = []
     for pattern, status in load_rules().status:
         for m in pattern.finditer(text):
-            if all(m.end() <= h.start or m.start() >= h.end for h in hits):
-                hits.append(StatusHit(m.start(), m.end(), status))
-    return sorted(hits, key=lambda h: h.start)
+            at = bisect_left(starts, m.start())
+            if (at > 0 and hits[at - 1].end > m.start()) or (at < len(hits) and hits[at].start < m.end()):
+                continue
+            hits.insert(at, StatusHit(m.start(), m.end(), status))
+            starts.insert(at, m.start())
+    return hits
 
 
 __all__ = [

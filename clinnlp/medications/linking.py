@@ -17,7 +17,8 @@ medication component with the most judgement in it, and it only needs the attrib
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,13 @@ def _regions(text: str, drugs: Sequence[Span], sent_start: int, sent_end: int, r
     return regions
 
 
-def _inside(items: Iterable[Any], region: tuple[int, int]) -> list[Any]:
-    return [a for a in items if region[0] <= a.start and a.end <= region[1]]
+def _inside(items: Sequence[Any], region: tuple[int, int], starts: Sequence[int] | None = None) -> list[Any]:
+    """The items (sorted by start) lying within ``region``; ``starts`` (their starts) makes
+    it a bisection instead of a scan, which a long note with thousands of attributes needs."""
+    if starts is None:
+        return [a for a in items if region[0] <= a.start and a.end <= region[1]]
+    lo, hi = bisect_left(starts, region[0]), bisect_left(starts, region[1])
+    return [a for a in items[lo:hi] if a.end <= region[1]]
 
 
 def medication_fields(attrs_after: Sequence[Attribute], attrs_before: Sequence[Attribute],
@@ -108,8 +114,10 @@ def link_attributes(doc: Doc, attrs: Sequence[Attribute] | None = None) -> None:
     """Set ``span._.clinnlp_medication`` on every MEDICATION mention of ``doc``."""
     rules = load_rules()
     text = doc.text
-    attrs = find_attributes(text, drug_anchors(doc)) if attrs is None else attrs
+    attrs = find_attributes(text, drug_anchors(doc)) if attrs is None else sorted(attrs, key=lambda a: a.start)
+    attr_starts = [a.start for a in attrs]
     statuses = find_statuses(text)
+    status_starts = [h.start for h in statuses]
     sections = list(doc._.clinnlp_sections or [])
     has_sents = doc.has_annotation("SENT_START")
     by_sentence: dict[tuple[int, int], list[Span]] = {}
@@ -121,30 +129,30 @@ def link_attributes(doc: Doc, attrs: Sequence[Attribute] | None = None) -> None:
     for (sent_start, sent_end), drugs in by_sentence.items():
         # text with the drug mentions themselves blanked, so "insulin glargine" is no route
         drug_ranges = [(d.start_char, d.end_char) for d in drugs]
-        sent_attrs = [a for a in attrs if sent_start <= a.start and a.end <= sent_end
-                      and not any(s < a.end and a.start < e for s, e in drug_ranges)]
+        sent_attrs = [a for a in _inside(attrs, (sent_start, sent_end), attr_starts)
+                      if not any(s < a.end and a.start < e for s, e in drug_ranges)]
         previous_status: str | None = None
         for drug, region in zip(drugs, _regions(text, drugs, sent_start, sent_end, rules)):
             fields = {
                 k: v for k, v in medication_fields(_inside(sent_attrs, region.after), _inside(sent_attrs, region.before), rules).items()
                 if k in {"dose", "strength", "route", "frequency", "duration", "form"}
             }
-            status, from_before = _status(drug, region, statuses, rules, sections, previous_status)
+            status, from_before = _status(drug, region, statuses, status_starts, rules, sections, previous_status)
             if status is not None:
                 fields["status"] = status
             previous_status = status if from_before else None
             drug._.clinnlp_medication = fields or None
 
 
-def _status(drug: Span, region: _Regions, statuses: Sequence[StatusHit], rules: MedicationRules,
-            sections: Sequence[Any], previous: str | None) -> tuple[str | None, bool]:
+def _status(drug: Span, region: _Regions, statuses: Sequence[StatusHit], starts: Sequence[int],
+            rules: MedicationRules, sections: Sequence[Any], previous: str | None) -> tuple[str | None, bool]:
     """(status, whether it came from before the drug, so a coordinated drug may share it)."""
     if section_at(sections, drug.start_char) in rules.allergy_sections:
         return "allergic", False
-    before = _inside(statuses, region.before)
+    before = _inside(statuses, region.before, starts)
     if before and before[-1].status == "allergic":
         return "allergic", True
-    after = _inside(statuses, region.after)
+    after = _inside(statuses, region.after, starts)
     if after:
         return after[0].status, False
     if before:

@@ -12,6 +12,7 @@ maximum, the safety-relevant one).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -222,9 +223,10 @@ def parse_number(text: str, rules: MedicationRules | None = None) -> float | Non
     if text in rules.number_words:
         return rules.number_words[text]
     try:
-        return float(text.replace(",", ""))
+        value = float(text.replace(",", ""))
     except ValueError:
         return None
+    return value if math.isfinite(value) else None  # 400 nines overflow to inf, which JSON cannot hold
 
 
 def parse_range(text: str, rules: MedicationRules) -> tuple[float | None, float | None]:
