@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 # Typer >= 0.29 vendors click; its exception types live here (pinned in pyproject.toml).
-from typer._click.exceptions import ClickException
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from clinnlp.errors import ClinnlpError
 
@@ -39,6 +39,8 @@ class OneLineErrorGroup(TyperGroup):
             result = super().main(
                 args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
             )
+        except NoArgsIsHelpError:
+            code = 0  # the help was printed: asking for it is no error
         except ClickException as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
             fail(exc.format_message().replace("\n", " ") + hint)

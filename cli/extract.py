@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from clinnlp.cli.app import app, fail
+from clinnlp.errors import InputError
 from clinnlp.output import OutputFormat, write_fhir, write_json, write_jsonl, write_omop
 from clinnlp.schema import Record
 
@@ -54,16 +55,43 @@ def _write(records: list[Record], texts: list[str], fmt: OutputFormat, stream: T
             render_record(record, text, console)
 
 
+def _file_mode(path: Path) -> int:
+    """The mode a plain ``open`` would give ``path`` (its own if it exists, else 0o666 less the
+    umask): ``mkstemp`` makes 0o600 files, which surprises people sharing a folder."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _write_atomically(path: Path, records: list[Record], texts: list[str], fmt: OutputFormat, several: bool) -> None:
     """Write to a temporary file beside ``path`` and rename, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write there ({exc.strerror or exc}); nothing was written") from None
+    try:
+        os.chmod(tmp, _file_mode(path))
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             _write(records, texts, fmt, stream, several)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _check_out(out: Path, inputs: list[str]) -> None:
+    """Refuse, before any work, an ``--out`` that cannot be written or that is an input note."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.exists():
+        raise typer.BadParameter(f"folder {str(folder)!r} does not exist", param_hint="'--out'")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"folder {str(folder)!r} is not writable", param_hint="'--out'")
+    target = out.resolve()
+    if any(name != "-" and Path(name).resolve() == target for name in inputs):
+        raise typer.BadParameter(f"{str(out)!r} is also an input note; write the records to another file", param_hint="'--out'")
 
 
 @app.command(epilog=EXAMPLES)
@@ -102,8 +130,8 @@ def extract(
     if ner not in NER_BACKENDS:
         raise typer.BadParameter(f"{ner!r} is not one of {', '.join(map(repr, NER_BACKENDS))}", param_hint="'--ner'")
     check_options(ner, domain=domain)
-    if out is not None and out.parent and not out.parent.exists():
-        raise typer.BadParameter(f"folder {str(out.parent)!r} does not exist", param_hint="'--out'")
+    if out is not None:
+        _check_out(out, inputs)
 
     records: list[Record] = []
     texts: list[str] = []

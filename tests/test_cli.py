@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,6 +89,52 @@ def test_table_view(runner: CliRunner, write_file: Callable[[str, str | bytes], 
     result = runner.invoke(app, ["extract", str(path), "--format", "table"])
     assert result.exit_code == 0, result.stderr
     assert "diagnosis" in result.stdout and "Metformin" in result.stdout
+
+
+def test_table_view_shows_doses_frequencies_status_and_lab_values(runner: CliRunner, write_file: Callable[[str, str | bytes], Path]) -> None:
+    path = write_file("note.txt", "Lisinopril 10 mg PO daily - held for hypotension. Hb 9.2 g/dL (L).")
+    result = runner.invoke(app, ["extract", str(path), "--ner", "lexicon", "--format", "table"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "10 mg · oral · 1/day · held" in result.stdout and "lab · 9.2 g/dL · (low)" in result.stdout
+
+
+def test_out_must_not_be_an_input_or_unwritable(runner: CliRunner, write_file: Callable[[str, str | bytes], Path], tmp_path: Path) -> None:
+    path = write_file("note.txt", GOOD)
+    result = runner.invoke(app, ["extract", str(path), "--ner", "lexicon", "--out", str(path)])
+    assert result.exit_code == 2 and "also an input note" in result.stderr
+    assert path.read_text(encoding="utf-8") == GOOD
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = runner.invoke(app, ["extract", str(path), "--ner", "lexicon", "--out", str(locked / "r.json")])
+    if os.geteuid() != 0:  # root may write anywhere
+        assert result.exit_code == 2 and "not writable" in result.stderr
+
+
+def test_written_files_follow_the_umask(runner: CliRunner, write_file: Callable[[str, str | bytes], Path], tmp_path: Path) -> None:
+    path = write_file("note.txt", GOOD)
+    old = os.umask(0o022)
+    try:
+        result = runner.invoke(app, ["extract", str(path), "--ner", "lexicon", "--out", str(tmp_path / "r.json")])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_huge_numbers_never_become_infinity(runner: CliRunner) -> None:
+    nines = "9" * 400
+    result = runner.invoke(app, ["extract", "-", "--ner", "lexicon"], input=f"Hb {nines} g/dL. Metoprolol {nines} mg PO daily.")
+    assert result.exit_code == 0, result.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    json.loads(result.stdout, parse_constant=refuse)
+
+
+def test_no_arguments_prints_help_without_an_error(runner: CliRunner) -> None:
+    result = runner.invoke(app, [])
+    assert result.exit_code == 0 and "Usage" in result.stdout and "error" not in result.stderr
 
 
 def test_schema_command(runner: CliRunner, tmp_path: Path) -> None:
