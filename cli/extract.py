@@ -129,7 +129,7 @@ def extract(
 
     if ner not in NER_BACKENDS:
         raise typer.BadParameter(f"{ner!r} is not one of {', '.join(map(repr, NER_BACKENDS))}", param_hint="'--ner'")
-    check_options(ner, domain=domain)
+    check_options(ner, domain=domain, model=model)
     if out is not None:
         _check_out(out, inputs)
 

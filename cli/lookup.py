@@ -34,6 +34,8 @@ def lookup(
     """Look a term up in the packaged lexicon: exact, then case/plural-folded, then fuzzy matches."""
     from clinnlp.linking.lookup import lookup as run_lookup
 
+    if not term.strip():
+        raise typer.BadParameter("the term is empty", param_hint="TERM")
     candidates = run_lookup(term, system=system, top=top)
     if not candidates:
         where = f" in {system}" if system else ""

@@ -18,7 +18,7 @@ def models() -> None:
     for column in ("name", "base", "heads", "weights", "path"):
         table.add_column(column, overflow="fold")
     for info in packaged_models():
-        heads = ", ".join(f"{h} ({len(types)} types)" for h, types in info.heads.items())
+        heads = ", ".join(f"{h} ({len(types)} type{'s' if len(types) != 1 else ''})" for h, types in info.heads.items())
         name = info.name + (" (default)" if info.name == DEFAULT_MODEL else "")
         table.add_row(name, info.base, heads, "LoRA adapter" if info.lora else "full encoder", str(info.path))
     Console().print(table)

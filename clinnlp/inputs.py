@@ -28,7 +28,7 @@ class Note:
 def decode_note(data: bytes, name: str) -> str:
     """Decode UTF-8 note bytes (a leading BOM is dropped), rejecting binary, empty or invalid text."""
     if not data.strip():
-        raise InputError(f"{name}: the file is empty")
+        raise InputError(f"{name}: the note is empty")
     if b"\x00" in data:
         offset = data.index(b"\x00")
         raise InputError(f"{name}: looks like a binary file (NUL byte at offset {offset}); expected UTF-8 text")
@@ -41,7 +41,7 @@ def decode_note(data: bytes, name: str) -> str:
             "convert it first, e.g. iconv -f latin1 -t utf-8"
         ) from None
     if not text.strip():
-        raise InputError(f"{name}: the file is empty")
+        raise InputError(f"{name}: the note is empty")
     return text
 
 

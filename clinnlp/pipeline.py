@@ -59,8 +59,9 @@ def _split_glued_commas(nlp: Language) -> None:
     nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
-def check_options(ner: str, device: str = "cpu", domain: str | None = None) -> None:
-    """Raise :class:`ConfigError` naming the allowed values for a bad option."""
+def check_options(ner: str, device: str = "cpu", domain: str | None = None, model: str | None = None) -> None:
+    """Raise :class:`ConfigError` naming the allowed values for a bad option (a ``model``
+    with the lexicon back-end, which has none, is one: it would be silently ignored)."""
     if domain is not None:
         from clinnlp.components.transformer_ner import domain_rules
 
@@ -69,6 +70,8 @@ def check_options(ner: str, device: str = "cpu", domain: str | None = None) -> N
         raise ConfigError(f"unknown NER back-end {ner!r}; allowed: {', '.join(NER_BACKENDS)}")
     if device not in DEVICES and not device.startswith("cuda:"):
         raise ConfigError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)}")
+    if model is not None and ner == "lexicon":
+        raise ConfigError("--model is for the transformer and hybrid back-ends; --ner lexicon uses no model")
 
 
 @lru_cache(maxsize=4)

@@ -132,6 +132,13 @@ def test_huge_numbers_never_become_infinity(runner: CliRunner) -> None:
     json.loads(result.stdout, parse_constant=refuse)
 
 
+def test_a_model_with_the_lexicon_back_end_and_an_empty_lookup_are_errors(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["extract", "-", "--ner", "lexicon", "--model", "nosuch"], input=GOOD)
+    assert result.exit_code == 1 and "uses no model" in result.stderr
+    result = runner.invoke(app, ["lookup", "  "])
+    assert result.exit_code == 2 and "the term is empty" in result.stderr
+
+
 def test_no_arguments_prints_help_without_an_error(runner: CliRunner) -> None:
     result = runner.invoke(app, [])
     assert result.exit_code == 0 and "Usage" in result.stdout and "error" not in result.stderr

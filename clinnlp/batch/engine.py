@@ -121,7 +121,7 @@ def check_settings(settings: EngineSettings) -> None:
     from clinnlp.ner.precision import PRECISIONS
     from clinnlp.pipeline import check_options
 
-    check_options(settings.ner, settings.device, settings.domain)
+    check_options(settings.ner, settings.device, settings.domain, settings.model)
     if settings.precision not in ("auto", *PRECISIONS):
         raise ConfigError(f"unknown precision {settings.precision!r}; allowed: auto, {', '.join(PRECISIONS)}")
     if settings.batch_tokens not in (None, AUTO_BATCH_TOKENS) and settings.batch_tokens < 64:

@@ -55,7 +55,7 @@ def _checked_text(data: bytes | str, name: str) -> tuple[str | None, str | None]
     try:
         return decode_note(raw, name), None
     except InputError as exc:
-        return None, str(exc).removeprefix(f"{name}: ").replace("the file is empty", "the note is empty")
+        return None, str(exc).removeprefix(f"{name}: ")
 
 
 def _count_lines(path: Path) -> int:
