@@ -28,6 +28,10 @@ Examples:
 
   clinnlp batch notes/ --out records.jsonl --engine ray --ray-address auto
 
+A folder's document ids are paths relative to that folder, so two folders given side by
+side can hold the same id (the second is reported as a duplicate); give their common
+parent folder instead.
+
 Run the same command again after a crash or kill: it skips the ids already in the output
 and appends the rest; nothing is duplicated. Documents listed in OUTPUT.errors.jsonl are
 tried again (fix them, or raise --max-doc-bytes, and re-run); a re-run must keep the --ner,

@@ -123,6 +123,9 @@ def extract(
     Inputs that cannot be read (missing, a folder, empty, binary, not UTF-8) are reported
     on stderr, one line each; the others are still processed and written, and the exit
     code is 1 when any input failed.
+
+    Offsets are character offsets into the note's text as decoded: a UTF-8 byte-order mark
+    at the start of a file is not part of it, so offsets count from the character after it.
     """
     from clinnlp.pipeline import NER_BACKENDS, check_options
     from clinnlp.runner import extract_inputs
