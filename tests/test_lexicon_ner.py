@@ -170,6 +170,20 @@ def test_icd_nonessential_modifiers_are_left_out_of_names(nlp: Language) -> None
     assert codes(found["venous insufficiency"], "ICD-10-CM")[0] == "I87.2"
 
 
+def test_malignant_morphology_of_a_site_gets_the_sites_neoplasm_code(nlp: Language) -> None:
+    """ICD-10-CM codes carcinomas by site ('Adenocarcinoma - see Neoplasm, malignant, by
+    site'); with no site, C80.1."""
+    from clinnlp.lexicon.build import neoplasm_aliases
+
+    assert "adenocarcinoma of prostate" in neoplasm_aliases("Malignant neoplasm of prostate")
+    assert "prostate carcinoma" in neoplasm_aliases("Malignant neoplasm of prostate")
+    assert neoplasm_aliases("Benign neoplasm of prostate") == []
+    found = ents(nlp("Adenocarcinoma of prostate. Bladder carcinoma. Metastatic adenocarcinoma."))
+    assert codes(found["Adenocarcinoma of prostate"], "ICD-10-CM")[0] == "C61"
+    assert codes(found["Bladder carcinoma"], "ICD-10-CM")[0] == "C67.9"
+    assert codes(found["adenocarcinoma"], "ICD-10-CM")[0] == "C80.1"
+
+
 def test_medication_codes_generic_and_brand(nlp: Language) -> None:
     found = ents(nlp("Metformin 500 mg bid and Lasix 40 mg daily; also furosemide."))
     assert codes(found["Metformin"], "DrugBank")[0] == METFORMIN

@@ -68,6 +68,7 @@ MIN_CHARS = 3
 #: Scores of codes by how they were attached (see corpora/lexicon.md).
 SCORE_NATIVE = 1.0  # the source's own id for the term (DOID, DrugBank, ICD description)
 SCORE_CROSSMAP = 0.9  # an xref or a name-based map to another terminology
+SCORE_ALIAS = 0.85  # a name made by rule (neoplasm_aliases): any sourced code of the same term wins
 
 ICD_SKIP_WORDS = re.compile(
     r"\b(other|with|without|due to|elsewhere|encounter|sequela|specified|unspecified|"
@@ -410,6 +411,27 @@ def drug_list_candidates(
 NONESSENTIAL_MODIFIER = re.compile(r"\s*\([^()]*\)")
 
 
+#: ICD-10-CM codes a malignant neoplasm by site whatever its morphology (the Alphabetic
+#: Index: "Adenocarcinoma - see also Neoplasm, malignant, by site"), so ``adenocarcinoma of
+#: prostate`` is ``Malignant neoplasm of prostate`` (C61). These morphology words name the
+#: site's code; a bare one (no site) is C80.1, a curated entry.
+MALIGNANT_SITE = re.compile(r"^malignant neoplasm of (?P<site>.+)$", re.IGNORECASE)
+MALIGNANT_MORPHOLOGY = ("carcinoma", "cancer", "adenocarcinoma")
+
+
+def neoplasm_aliases(name: str) -> list[str]:
+    """``carcinoma of X``, ``cancer of X``, ``adenocarcinoma of X`` (and ``X carcinoma``... for
+    a one-word site) for an ICD-10-CM ``Malignant neoplasm of X``; [] for other names."""
+    found = MALIGNANT_SITE.match(name)
+    if found is None:
+        return []
+    site = found.group("site")
+    aliases = [f"{word} of {site}" for word in MALIGNANT_MORPHOLOGY]
+    if len(site.split()) == 1:
+        aliases += [f"{site} {word}" for word in MALIGNANT_MORPHOLOGY]
+    return aliases
+
+
 def clean_icd_description(description: str) -> str | None:
     """A plain disease name from an ICD-10-CM description, or None if it is not one."""
     text = " ".join(NONESSENTIAL_MODIFIER.sub("", description).split())
@@ -456,6 +478,16 @@ def icd_candidates(tok: Tokenize, flt: TermFilter) -> tuple[list[Candidate], dic
             out.append(Candidate(text, FINDING, RANK_ICD_FINDING, "icd10cm", [icd_dict], "other"))
         else:
             out.append(Candidate(text, DIAGNOSIS, RANK_ICD, "icd10cm", [icd_dict]))
+        if icd_code.startswith("C"):
+            # the billable "..., unspecified" child where it has the same plain name (C67.9)
+            leaf = f"{icd_code}.9" if "." not in icd_code else ""
+            if leaf and icd.is_valid_item(leaf) and icd.is_leaf(leaf) and clean_icd_description(icd.get_description(leaf)) == text:
+                alias_code = code("ICD-10-CM", leaf, icd.get_description(leaf), SCORE_ALIAS)
+            else:
+                alias_code = code("ICD-10-CM", icd_code, description, SCORE_ALIAS)
+            for alias in neoplasm_aliases(text):
+                if flt.keep(alias, MAX_WORDS_ICD):
+                    out.append(Candidate(alias, DIAGNOSIS, RANK_ICD, "icd10cm", [alias_code]))
     return out, by_key
 
 
