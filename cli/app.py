@@ -43,7 +43,8 @@ class OneLineErrorGroup(TyperGroup):
             code = 0  # the help was printed: asking for it is no error
         except ClickException as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
-            fail(exc.format_message().replace("\n", " ") + hint)
+            # Typer's enum check says "Value error, 'x' is not one of ..."; the prefix is noise
+            fail(exc.format_message().replace("\n", " ").replace("Value error, ", "") + hint)
             code = exc.exit_code
         except ClinnlpError as exc:
             fail(str(exc))

@@ -102,7 +102,7 @@ def extract(
     ],
     fmt: Annotated[
         OutputFormat,
-        typer.Option("--format", "-f", help="json: one object (an array for several inputs); jsonl: one per line; table: a view for people; fhir: one FHIR R4 Bundle per note (an array for several inputs); omop: OMOP CDM NOTE_NLP rows as JSON lines."),
+        typer.Option("--format", "-f", case_sensitive=False, help="json: one object (an array for several inputs); jsonl: one per line; table: a view for people; fhir: one FHIR R4 Bundle per note (an array for several inputs); omop: OMOP CDM NOTE_NLP rows as JSON lines."),
     ] = OutputFormat.json,
     out: Annotated[
         Path | None,
