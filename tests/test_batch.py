@@ -64,10 +64,12 @@ def test_jsonl_source_fields_metadata_and_bad_lines(tmp_path: Path) -> None:
         json.dumps({"body": NOTE}),
         json.dumps({"nid": 9, "body": 12}),
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    docs = list(open_source(str(path), None, SourceOptions(id_field="nid", text_field="body")))
+    path.write_text("\n\n".join(lines) + "\n\n", encoding="utf-8")  # blank lines are skipped
+    source = open_source(str(path), None, SourceOptions(id_field="nid", text_field="body"))
+    assert len(source) == 5  # the progress bar's total: blank lines are no documents
+    docs = list(source)
     assert docs[0] == SourceDoc("7", NOTE, {"ward": "A"})
-    assert docs[1].doc_id.endswith(":2") and "not a JSON object" in (docs[1].error or "")
+    assert docs[1].doc_id.endswith(":3") and "not a JSON object" in (docs[1].error or "")
     assert docs[2].doc_id == "8" and "empty" in (docs[2].error or "")
     assert "no 'nid' field" in (docs[3].error or "")
     assert "expected a string" in (docs[4].error or "")

@@ -58,15 +58,19 @@ def _checked_text(data: bytes | str, name: str) -> tuple[str | None, str | None]
         return None, str(exc).removeprefix(f"{name}: ")
 
 
+_LINE_START = re.compile(rb"\n[^\r\n]")
+
+
 def _count_lines(path: Path) -> int:
-    """Newline count by raw 1 MB reads: a GB-sized file in about a second, no parsing."""
+    """Non-blank lines (the documents a JSONL file holds, for the ETA), by raw 1 MB reads:
+    a GB-sized file in about a second, no parsing."""
     count = 0
-    last = b"\n"
+    previous = b"\n"  # the file's first line starts after a virtual newline
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
-            count += chunk.count(b"\n")
-            last = chunk[-1:]
-    return count + (last != b"\n")
+            count += len(_LINE_START.findall(previous + chunk))  # a line start may straddle reads
+            previous = chunk[-1:]
+    return count
 
 
 def _bounded_lines(handle: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None]]:
