@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from clinnlp.cli.app import app
+from clinnlp.cli.app import app, fail
 
 EXAMPLES = """
 Examples:
@@ -87,7 +87,7 @@ def batch(
     from clinnlp.batch.engine import EngineSettings
     from clinnlp.batch.progress import BatchProgress, summary_table
     from clinnlp.batch.protocols import SourceOptions
-    from clinnlp.batch.run import BatchJob, run_batch
+    from clinnlp.batch.run import BatchAborted, BatchJob, run_batch
     from clinnlp.errors import ConfigError
 
     settings = EngineSettings(
@@ -111,18 +111,21 @@ def batch(
     )
     show = sys.stderr.isatty() if progress is None else progress
     console = Console(stderr=True)
-    if engine == "ray":
-        from clinnlp.batch.ray_engine import run_batch_ray
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"unknown engine {engine!r}; allowed: local, ray")
+    try:
+        if engine == "ray":
+            from clinnlp.batch.ray_engine import run_batch_ray
 
-        summary = run_batch_ray(job, address=ray_address)
-    elif engine == "local":
-        if show:
+            summary = run_batch_ray(job, address=ray_address)
+        elif show:
             with BatchProgress(console) as bar:
                 summary = run_batch(job, progress=bar)
         else:
             summary = run_batch(job)
-    else:
-        raise ConfigError(f"unknown engine {engine!r}; allowed: local, ray")
+    except BatchAborted as exc:
+        fail(f"stopped at the first bad document: {exc}")
+        return 2  # a document failed, as without --fail-fast; 1 is for a run that failed itself
     data = summary.as_dict()
     if show:
         console.print(summary_table(data))

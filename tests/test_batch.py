@@ -246,6 +246,9 @@ def test_fail_fast_stops_at_the_first_bad_document(tmp_path: Path) -> None:
     with pytest.raises(BatchAborted, match="note0001a.txt"):
         run_batch(BatchJob(inputs=[str(notes)], out=str(out), settings=LEXICON, fail_fast=True))
     assert _ids(out) == ["site0/note0000.txt"]
+    # the command: one line and exit 2 (a document failed), as without --fail-fast
+    result = CliRunner().invoke(app, ["batch", str(notes), "--out", str(tmp_path / "c.jsonl"), "--ner", "lexicon", "--fail-fast"])
+    assert result.exit_code == 2 and "note0001a.txt" in result.stderr and "Traceback" not in result.stderr
 
 
 MIMIC_HEADER = "ROW_ID,SUBJECT_ID,HADM_ID,CHARTDATE,CHARTTIME,STORETIME,CATEGORY,DESCRIPTION,CGID,ISERROR,TEXT"
