@@ -17,6 +17,13 @@ MAX_NOTE_BYTES = 50 * 1024 * 1024
 STDIN_NAME = "-"
 
 
+def identity_key(doc_id: str, text_sha256: str) -> str:
+    """The string a note's export ids (FHIR UUIDs, OMOP note_id) derive from: its doc id, but
+    for a note read from standard input, whose doc id is always ``-``, also its text's hash,
+    so two different piped notes never share ids (a PUT or upsert by id would overwrite)."""
+    return doc_id if doc_id != STDIN_NAME else f"{STDIN_NAME}#{text_sha256}"
+
+
 @dataclass(frozen=True)
 class Note:
     """One input note: its id (the path as given, or ``-``) and its decoded text."""

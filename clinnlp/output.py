@@ -58,10 +58,11 @@ def _json_default(value: object) -> str:
 def write_omop(records: Sequence[Record], texts: Sequence[str], stream: TextIO) -> None:
     """OMOP CDM v5.4 NOTE_NLP rows as JSON Lines, numbered from 1 (``note_nlp_id``) in output order."""
     from clinnlp.export.omop import note_id_for, note_nlp_rows
+    from clinnlp.inputs import identity_key
 
     next_id = 1
     for record, text in zip(records, texts):
-        for row in note_nlp_rows(record, note_id=note_id_for(record.doc_id), text=text):
+        for row in note_nlp_rows(record, note_id=note_id_for(identity_key(record.doc_id, record.text_sha256)), text=text):
             row = {"note_nlp_id": next_id, **row}
             next_id += 1
             stream.write(json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_default))

@@ -184,6 +184,8 @@ def test_bad_database_urls_say_what_is_allowed(tmp_path: Path) -> None:
         DatabaseSink("mysql://u@h/db")
     with pytest.raises(InputError, match="not a database URL"):
         DatabaseSink("not a url")
+    with pytest.raises(InputError, match="in-memory"):
+        DatabaseSink("sqlite://")
 
 
 def test_concept_ids_from_the_databases_own_vocabulary(tmp_path: Path) -> None:
@@ -201,8 +203,23 @@ def test_concept_ids_from_the_databases_own_vocabulary(tmp_path: Path) -> None:
     assert "code=ICD-10-CM:I10" in str(row["term_modifiers"])
 
 
+def test_deprecated_maps_to_rows_are_not_used(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cdm.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE concept (concept_id INTEGER, vocabulary_id TEXT, concept_code TEXT)"))
+        conn.execute(text("CREATE TABLE concept_relationship (concept_id_1 INTEGER, concept_id_2 INTEGER, relationship_id TEXT, invalid_reason TEXT)"))
+        conn.execute(text("INSERT INTO concept VALUES (45591453, 'ICD10CM', 'I10')"))
+        conn.execute(text("INSERT INTO concept_relationship VALUES (45591453, 2002, 'Maps to', 'D'), (45591453, 2001, 'Maps to', NULL)"))
+    engine.dispose()
+    _run(url, _items({5: NOTES[5]}))
+    row = next(r for r in _rows(url) if r["lexical_variant"] == "Hypertension")
+    assert row["note_nlp_concept_id"] == 2001
+
+
 def test_note_ids_for_non_omop_documents() -> None:
     assert note_id_for("123") == 123
+    assert note_id_for("007") != 7 and note_id_for("007") != note_id_for("7")  # different documents
     assert note_id_for("abc", 77) == 77
     hashed = note_id_for("notes/a.txt")
     assert hashed == note_id_for("notes/a.txt") and 0 < hashed < 2**63 and hashed != note_id_for("notes/b.txt")

@@ -247,3 +247,13 @@ def test_fhir_sink_overwrite_starts_empty(tmp_path: Path) -> None:
     sink.write(*items[1])
     sink.close()
     assert [json.loads(line)["identifier"]["value"] for line in out.read_text(encoding="utf-8").splitlines()] == ["note-1"]
+
+
+def test_negated_family_history_is_not_exported_and_piped_notes_get_their_own_ids() -> None:
+    text = "FAMILY HISTORY: No family history of colon cancer. Mother with breast cancer."
+    record = extract(text, doc_id="-", ner="lexicon")
+    bundle = record_to_bundle(record, text=text)
+    histories = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "FamilyMemberHistory"]
+    assert [h["condition"][0]["code"]["text"] for h in histories] == ["breast cancer"]
+    other = extract("Mother with breast cancer.", doc_id="-", ner="lexicon")
+    assert record_to_bundle(other)["id"] != bundle["id"]

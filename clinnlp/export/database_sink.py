@@ -94,10 +94,21 @@ class DatabaseSink:
 
     def __init__(self, out: str) -> None:
         self.url = hide_password(out)
+        try:
+            database = make_url(out).database
+        except ArgumentError:
+            database = "?"  # open_engine says what is wrong with the URL
+        if out.lower().startswith("sqlite") and database in (None, "", ":memory:"):
+            raise InputError("an in-memory SQLite database would be gone when the run ends; give a file: sqlite:///path/to/notes.db")
         self.engine = open_engine(out)
         try:
             metadata.create_all(self.engine, checkfirst=True)
-            tables = set(inspect(self.engine).get_table_names())
+            inspector = inspect(self.engine)
+            tables = set(inspector.get_table_names())
+            # a full CDM vocabulary marks deprecated mappings; a hand-made table may not have the column
+            self._live_maps_only = "concept_relationship" in tables and "invalid_reason" in {
+                c["name"] for c in inspector.get_columns("concept_relationship")
+            }
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise ResourceError(f"cannot create the NOTE_NLP tables in {self.url}: {db_reason(exc)}") from exc
@@ -166,7 +177,10 @@ class DatabaseSink:
         standard: Any = None
         if self._has_relationships:
             standard = conn.execute(
-                text("SELECT concept_id_2 FROM concept_relationship WHERE concept_id_1 = :s AND relationship_id = 'Maps to'"),
+                text(
+                    "SELECT concept_id_2 FROM concept_relationship WHERE concept_id_1 = :s AND relationship_id = 'Maps to'"
+                    + (" AND invalid_reason IS NULL" if self._live_maps_only else "")
+                ),
                 {"s": source},
             ).scalar()
         return int(source), int(standard or 0)

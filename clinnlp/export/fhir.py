@@ -15,8 +15,11 @@ Mapping choices (the README's "FHIR and OMOP outputs" section says the same):
   ``clinicalStatus: active`` only when current and asserted: a historical mention ("history
   of MI") gets none, because the note does not say whether it is still active.
 - family mention (diagnosis or finding): ``FamilyMemberHistory`` about the relative named in
-  the sentence (v3 RoleCode; ``FAMMEMB`` when none is named); negated ones carry a note.
-  Family medications are not exported (a MedicationStatement is about the patient).
+  the sentence (v3 RoleCode; ``FAMMEMB`` when none is named). A negated one ("no family
+  history of colon cancer") is not exported: FamilyMemberHistory cannot say a relative did
+  *not* have a condition, and a consumer reading ``condition.code`` would record that they
+  did (the record keeps the mention). Family medications are not exported either (a
+  MedicationStatement is about the patient).
 - medication: ``MedicationStatement`` with ``dosage`` (route as SNOMED CT, ``timing.repeat``
   from the normalised frequency, ``asNeededBoolean``, ``doseAndRate.doseQuantity`` in UCUM).
 - finding: ``Observation`` with ``valueQuantity`` (``valueString`` when not numeric; blood
@@ -46,6 +49,7 @@ from functools import lru_cache
 from typing import Any
 
 from clinnlp.export.codes import fhir_system
+from clinnlp.inputs import identity_key
 from clinnlp.rule_files import read_rules_json
 from clinnlp.schema import (
     Code,
@@ -136,7 +140,8 @@ class _BundleBuilder:
         self.record = record
         self.text = text
         self.metadata = metadata
-        self.doc_uuid = _uuid(record.doc_id, "DocumentReference")
+        self.key = identity_key(record.doc_id, record.text_sha256)
+        self.doc_uuid = _uuid(self.key, "DocumentReference")
         self.doc_ref = {"reference": f"urn:uuid:{self.doc_uuid}", "type": "DocumentReference"}
         self.subject = self._subject()
         self.entries: list[dict[str, Any]] = []
@@ -203,7 +208,7 @@ class _BundleBuilder:
     def _base(self, resource_type: str, kind: str, index: int, mention: Mention) -> dict[str, Any]:
         return {
             "resourceType": resource_type,
-            "id": _uuid(self.record.doc_id, kind, index, mention.start, mention.end),
+            "id": _uuid(self.key, kind, index, mention.start, mention.end),
             "extension": self.evidence_extensions(mention),
         }
 
@@ -251,9 +256,7 @@ class _BundleBuilder:
         resource["patient"] = self.subject
         resource["relationship"] = _concept(ROLE_CODE, *self._relative(mention))
         condition: dict[str, Any] = {"code": codeable_concept(mention.codes, mention.text)}
-        if mention.assertion.negated:
-            condition["note"] = [{"text": "Absent: the note says the relative did not have this."}]
-        elif mention.assertion.uncertain:
+        if mention.assertion.uncertain:
             condition["note"] = [{"text": "Uncertain in the note."}]
         resource["condition"] = [condition]
         return resource
@@ -384,15 +387,19 @@ def record_to_bundle(record: Record, *, text: str | None = None, metadata: Mappi
     builder = _BundleBuilder(record, text, metadata or {})
     builder.add(builder.document_reference())
     for i, dx in enumerate(record.diagnoses):
+        if dx.assertion.family and dx.assertion.negated:
+            continue  # see the module docstring: no way to say "the relative did not have it"
         builder.add(builder.family_history(i, "diagnosis", dx) if dx.assertion.family else builder.condition(i, dx))
     for i, med in enumerate(record.medications):
         if not med.assertion.family:
             builder.add(builder.medication_statement(i, med))
     for i, finding in enumerate(record.findings):
+        if finding.assertion.family and finding.assertion.negated:
+            continue
         builder.add(builder.family_history(i, "finding", finding) if finding.assertion.family else builder.observation(i, finding))
     return {
         "resourceType": "Bundle",
-        "id": _uuid(record.doc_id, "Bundle"),
+        "id": _uuid(builder.key, "Bundle"),
         "meta": {"tag": [{"system": "urn:clinnlp:version", "code": record.provenance.clinnlp_version}]},
         "identifier": {"system": DOC_ID_SYSTEM, "value": record.doc_id},
         "type": "collection",

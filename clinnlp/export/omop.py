@@ -102,7 +102,9 @@ note_table = Table(
     Column("note_event_field_concept_id", Integer),
 )
 
-_INTEGER_ID = re.compile(r"^\d{1,18}$")
+#: A doc id used as the note_id as is: a canonical integer only, so "7" and "007" (different
+#: documents) never share a note_id; anything else is hashed.
+_INTEGER_ID = re.compile(r"^(?:0|[1-9]\d{0,17})$")
 
 
 def note_id_for(doc_id: str, metadata_note_id: Any = None) -> int:
