@@ -25,6 +25,7 @@ def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="TOML training config (see training/configs/).", exists=True, dir_okay=False)],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Run folder (overrides the config's output).", file_okay=False)] = None,
     overrides: Annotated[list[str] | None, typer.Argument(metavar="KEY=VALUE", help="key=value settings that override the config, dotted for tables (lora.r=8).", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Train into a run folder that already holds files, replacing its best/ and last/ (refused otherwise).")] = False,
 ) -> None:
     """Fine-tune the multi-head NER on the corpora the config names, with early stopping on dev.
 
@@ -43,5 +44,7 @@ def train(
     settings = list(overrides or [])
     if output is not None:
         settings.append(f"output={output}")
+    if overwrite:
+        settings.append("overwrite=true")
     result = run_training(load_config(config, settings))
     typer.echo(f"best dev F1 {result.best_f1:.4f} (epoch {result.best_epoch}); model in {result.best_dir}")

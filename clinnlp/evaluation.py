@@ -26,7 +26,7 @@ gold mention itself, so NER errors do not blur it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,15 @@ from clinnlp.normalization_eval import (
     has_concept_ids,
     mention_accuracy,
 )
-from clinnlp.readers.registry import CARDS, LabelMap, apply_label_map, corpus_domain, load_corpus, load_label_map
+from clinnlp.readers.registry import (
+    CARDS,
+    CLINNLP_TYPES,
+    LabelMap,
+    apply_label_map,
+    corpus_domain,
+    load_corpus,
+    load_label_map,
+)
 from clinnlp.readers.types import GoldDocument
 
 #: Corpus card -> the model head trained on it.
@@ -71,6 +79,9 @@ def read_label_map_file(path: Path) -> LabelMap:
         types = tuple(data.get("evaluation", {}).get("types") or [t for t in mapping.values() if t])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: not a label map ({exc}); expected {{\"label_map\": {{TYPE: clinnlp type}}}}") from None
+    bad = sorted({str(v) for v in mapping.values() if v is not None and v not in CLINNLP_TYPES})
+    if bad:
+        raise ConfigError(f"{path}: {bad[0]!r} is not a clinnlp type; map each type to one of {', '.join(CLINNLP_TYPES)} or null")
     return LabelMap(corpus=path.stem, mapping=mapping, eval_types=types)
 
 
@@ -142,6 +153,16 @@ def _examples(
     return _Predictions(examples, pairs, concepts, abbreviations)
 
 
+def custom_head(heads: Mapping[str, Sequence[str]], label_map: LabelMap) -> str | None:
+    """The model's head trained on a corpus's own types (not a built-in head): the first whose
+    types include one the label map maps, or None."""
+    from clinnlp.components.transformer_ner import label_rules
+
+    mapped = {t for t, v in label_map.mapping.items() if v}
+    builtin = label_rules()["labels"]
+    return next((name for name, types in heads.items() if name not in builtin and mapped & set(types)), None)
+
+
 def evaluate(
     data: Sequence[DataSpec],
     *,
@@ -186,15 +207,25 @@ def evaluate(
         raw_docs = docs
         head = CARD_HEADS.get(item.name)
         native = ner == "transformer" and head is not None and head in heads
+        custom = custom_head(heads, label_map) if ner == "transformer" and not native else None
         if native and head is not None:
             nlp = load(ner="transformer", model=model, heads=(head,), native_labels=True, device=device)
             eval_types = list(label_map.eval_types)
+        elif custom is not None:
+            # a model trained on this corpus's own types: its head tags them, and the label map
+            # turns gold and predictions alike into clinnlp types
+            nlp = load(ner="transformer", model=model, heads=(custom,), native_labels=True, device=device)
+            docs = apply_label_map(docs, label_map)
+            eval_types = sorted({t for t in label_map.mapping.values() if t})
         else:
             docs = apply_label_map(docs, label_map)
             eval_types = sorted({t for t in label_map.mapping.values() if t})
             nlp = load(ner=ner, model=model, device=device, domain=domain or corpus_domain(item.name))
         progress = on_corpus(item.spec, len(docs)) if on_corpus else None
-        run = _examples(docs, nlp, native, progress)
+        run = _examples(docs, nlp, native or custom is not None, progress)
+        if custom is not None:
+            mapping = label_map.mapping
+            run.examples = [(d, g, [(s, e, mapping[t]) for s, e, t in p if mapping.get(t)]) for d, g, p in run.examples]
         examples, pairs = run.examples, run.pairs
         prefix = f"{item.name}/" if len(data) > 1 else ""
         if has_concept_ids(docs) and "clinnlp_linker" in nlp.pipe_names:

@@ -7,7 +7,7 @@ Names are resolved here, once, so ``clinnlp extract --model``, ``clinnlp evaluat
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -31,6 +31,8 @@ class ModelInfo:
     base: str
     heads: dict[str, list[str]]
     lora: bool
+    #: clinnlp type per type of a custom head, as its training config gave them
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _info(name: str, path: Path) -> ModelInfo:
@@ -42,6 +44,7 @@ def _info(name: str, path: Path) -> ModelInfo:
             base=str(config["base"]),
             heads={k: list(v) for k, v in config["heads"].items()},
             lora=bool(config.get("lora", {}).get("enabled", False)),
+            labels={k: dict(v) for k, v in (config.get("labels") or {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ResourceError(f"{path}: not a readable clinnlp NER model ({exc})") from None
@@ -68,6 +71,8 @@ def resolve_model(name_or_path: str | None) -> ModelInfo:
     local = Path(name).expanduser()
     if local.exists():
         if not (local / CONFIG_FILE).is_file():
+            if (local / "best" / CONFIG_FILE).is_file():  # a run folder: its model is best/
+                raise ConfigError(f"{name}: a training run folder; its model is {str(local / 'best')!r}")
             raise ConfigError(f"{name}: not a clinnlp model folder (no {CONFIG_FILE}); train one with 'clinnlp train'")
         return _info(name, local)
     if name.count("/") == 1 and not name.startswith((".", "/")):

@@ -3,6 +3,7 @@ on a tiny random BERT and a toy corpus (offline, a few seconds on CPU)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import shutil
@@ -290,3 +291,49 @@ def test_config_overrides_and_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('epochs = "ten"\n[[corpora]]\nname="a"\nhead="ncbi"\ntrain="x"\ndev="x"\n')
     with pytest.raises(ConfigError, match="epochs"):
         load_config(tmp_path / "bad.toml")
+
+
+def test_a_custom_head_with_labels_makes_records_and_is_scored_by_evaluate(base_dir: Path, tmp_path: Path) -> None:
+    """A head trained on a user's own types: its labels (saved with the model) turn its
+    mentions into clinnlp mentions, and evaluate with a label map scores that head."""
+    from clinnlp.components.transformer_ner import TransformerNER
+    from clinnlp.evaluation import DataSpec, custom_head, evaluate, read_label_map_file
+    from clinnlp.pipeline import load
+
+    labels = {"toy": {"Drug": "MEDICATION", "Disease": "DIAGNOSIS"}}
+    saved = MultiHeadTokenClassifier.from_base(str(base_dir), {"toy": HEAD}, max_length=48, stride=8, labels=labels).save(tmp_path / "m")
+    ner = load(ner="transformer", model=str(saved)).get_pipe("clinnlp_transformer_ner")
+    assert isinstance(ner, TransformerNER) and ner.heads == ["toy"]
+    assert ner._label("toy", "Drug") == ("MEDICATION", None) and ner._label("toy", "Disease") == ("DIAGNOSIS", None)
+
+    bare = MultiHeadTokenClassifier.from_base(str(base_dir), {"toy": HEAD}, max_length=48, stride=8).save(tmp_path / "bare")
+    with pytest.raises(ConfigError, match="labels = "):
+        load(ner="transformer", model=str(bare))
+
+    write_pubtator(toy_docs(4, 5), tmp_path / "dev.pubtator")
+    (tmp_path / "map.json").write_text('{"label_map": {"Drug": "MEDICATION", "Disease": "DIAGNOSIS"}}', encoding="utf-8")
+    label_map = read_label_map_file(tmp_path / "map.json")
+    assert custom_head({"bc5cdr": ["Chemical", "Disease"], "toy": ["Drug", "Disease"]}, label_map) == "toy"
+    metrics = evaluate([DataSpec(f"pubtator:{tmp_path / 'dev.pubtator'}", "pubtator", label_map)], model=str(bare), ner="transformer")
+    assert set(metrics["strict"]["by_type"]) == {"DIAGNOSIS", "MEDICATION"} and metrics["strict"]["micro"]["fn"] > 0
+    (tmp_path / "bad.json").write_text('{"label_map": {"Drug": "MEDICINE"}}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="'MEDICINE' is not a clinnlp type"):
+        read_label_map_file(tmp_path / "bad.json")
+
+
+def test_training_refuses_unknown_types_a_used_folder_and_bad_labels(base_dir: Path, tmp_path: Path) -> None:
+    from clinnlp.training.trainer import train
+
+    config = toy_train_config(base_dir, tmp_path, 4, 2, epochs=1)
+    typo = dataclasses.replace(config, corpora=[dataclasses.replace(config.corpora[0], types=["Drugs", "Diseases"])])
+    with pytest.raises(ConfigError, match="none of its head's types"):
+        train(typo)
+    assert not (tmp_path / "run").exists()  # nothing written for a run that could not start
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(ConfigError, match="already holds files"):
+        train(config)
+    with pytest.raises(ConfigError, match="not a clinnlp type"):
+        dataclasses.replace(config, corpora=[dataclasses.replace(config.corpora[0], labels={"Drug": "MEDICINE"})])
+    with pytest.raises(ConfigError, match="positive number"):
+        dataclasses.replace(config, lr=float("nan"))

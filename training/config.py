@@ -11,6 +11,7 @@ and are parsed by the type of the field they set, so ``output=123`` stays a stri
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 import tomllib
 
 from clinnlp.errors import ConfigError, InputError
+from clinnlp.extensions import MENTION_LABELS
 from clinnlp.ner.labels import get_head
 
 PRECISIONS = ("auto", "bf16", "fp16", "no")
@@ -32,7 +34,9 @@ class CorpusConfig:
 
     ``train``/``dev`` are :func:`clinnlp.readers.registry.load_corpus` specs (``bc5cdr``,
     ``bc5cdr:/path/train.pubtator``...). ``types`` defines a custom head; empty means
-    the built-in head of that name.
+    the built-in head of that name. ``labels`` maps a custom head's types to clinnlp's
+    (``{Drug = "MEDICATION", Disease = "DIAGNOSIS"}``); it is saved with the model, so
+    ``clinnlp extract --model DIR`` turns that head's mentions into records.
     """
 
     name: str
@@ -40,6 +44,7 @@ class CorpusConfig:
     train: str
     dev: str
     types: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +88,9 @@ class TrainConfig:
     max_steps: int = 0  # stop after N optimiser steps, 0 = no limit (smoke tests)
     freeze_embeddings: bool = False  # full fine-tuning: keep the embedding layer as the base has it
     progress: bool = True
+    #: Train into an output folder that already holds files (a finished or stopped run's
+    #: best/ and last/ are replaced); without it such a folder is refused.
+    overwrite: bool = False
     lora: LoraConfig = field(default_factory=LoraConfig)
 
     def __post_init__(self) -> None:
@@ -98,8 +106,8 @@ class TrainConfig:
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must not be negative, not {getattr(self, key)}")
         for key in ("lr", "head_lr"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{key} must be positive, not {getattr(self, key)}")
+            if not getattr(self, key) > 0 or not math.isfinite(getattr(self, key)):
+                raise ConfigError(f"{key} must be a positive number, not {getattr(self, key)}")
         if self.warmup < 0 or self.weight_decay < 0 or self.max_grad_norm < 0:
             raise ConfigError("warmup, weight_decay and max_grad_norm must not be negative")
         if not 0 <= self.dropout < 1 or not 0 <= self.lora.dropout < 1:
@@ -124,6 +132,12 @@ class TrainConfig:
             types = get_head(c.head, c.types or None).types
             if heads.setdefault(c.head, types) != types:
                 raise ConfigError(f"head {c.head!r} is given two different type lists")
+            unknown = sorted(set(c.labels) - set(types))
+            if unknown:
+                raise ConfigError(f"corpora {c.name!r}: labels names {unknown[0]!r}, not one of its types ({', '.join(types)})")
+            bad = sorted({v for v in c.labels.values() if v not in MENTION_LABELS})
+            if bad:
+                raise ConfigError(f"corpora {c.name!r}: label {bad[0]!r} is not a clinnlp type; allowed: {', '.join(MENTION_LABELS)}")
 
     @property
     def recorded_base(self) -> str:
@@ -246,6 +260,11 @@ def _check(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return build(hint, value, f"{key}.")
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a table ({{KEY = VALUE}})")
+        return {_check(k, key_hint, f"{key}.{k}"): _check(v, value_hint, f"{key}.{k}") for k, v in value.items()}
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):

@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,6 +100,22 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
+def _check_types(corpus: str, types: tuple[str, ...], docs: Sequence[GoldDocument]) -> None:
+    """Refuse a head none of whose types occurs in the train data (a typo in ``types`` would
+    otherwise train on nothing and still report dev F1 1.0), and warn about the types that
+    are missing or that the data has and the head does not (their mentions are not learnt)."""
+    counts = Counter(span.label for doc in docs for span in doc.spans)
+    if not any(counts[t] for t in types):
+        found = ", ".join(f"{t} ({n})" for t, n in counts.most_common()) or "none"
+        raise ConfigError(f"corpus {corpus!r}: none of its head's types ({', '.join(types)}) occurs in its train data; types found: {found}")
+    missing = [t for t in types if not counts[t]]
+    unused = [f"{t} ({n})" for t, n in counts.most_common() if t not in types]
+    if missing:
+        logger.warning("corpus %s: head types with no train mention: %s", corpus, ", ".join(missing))
+    if unused:
+        logger.warning("corpus %s: train mentions of types the head does not have, not learnt: %s", corpus, ", ".join(unused))
+
+
 def load_corpora(config: TrainConfig, tokenizer: Any) -> list[CorpusData]:
     """Read every corpus, label its train documents for its head, cut them into windows."""
     root = Path(config.corpora_root) if config.corpora_root else None
@@ -114,6 +131,7 @@ def load_corpora(config: TrainConfig, tokenizer: Any) -> list[CorpusData]:
             dev_docs = dev_docs[: config.max_dev_docs]
         if not train_docs or not dev_docs:
             raise ConfigError(f"corpus {c.name!r} has no train or no dev documents")
+        _check_types(c.name, head.types, train_docs)
         windows: list[Window] = []
         dropped = tokens = 0
         for index, encoded in enumerate(encode_texts(tokenizer, [d.text for d in train_docs])):
@@ -303,11 +321,19 @@ def train(config: TrainConfig) -> TrainResult:
         raise ConfigError("training runs in one process (one GPU or CPU); launch it without accelerate launch")
     device = accelerator.device
     output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"output {str(output)!r} is a file; name a folder for the run")
+    if output.is_dir() and any(output.iterdir()) and not config.overwrite:
+        raise ConfigError(
+            f"output folder {str(output)!r} already holds files (an earlier run?); give a new --output, "
+            "or --overwrite to replace its best/ and last/"
+        )
 
     tokenizer = load_tokenizer(resolve_base(config.base).location)
     corpora = load_corpora(config, tokenizer)
+    # written only once the corpora load, so a failed start leaves no config behind
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
     heads = {c.head.name: c.head for c in corpora}
     lora = LoraSettings(
         enabled=config.lora.enabled,
@@ -324,6 +350,7 @@ def train(config: TrainConfig) -> TrainResult:
         dropout=config.dropout,
         lora=lora,
         record_base=config.recorded_base,
+        labels={c.head: dict(c.labels) for c in config.corpora if c.labels},
     )
     if config.freeze_embeddings:
         _freeze_embeddings(model)

@@ -99,14 +99,29 @@ class TransformerNER:
         self.info = resolve_model(model)
         self.domain = domain or default_domain()
         rules = domain_rules(self.domain)
+        # a custom head (trained on a user's corpus) maps its types with the labels its
+        # training config gave, saved with the model; it comes after the built-in heads
+        custom = {h: labels for h, labels in self.info.labels.items() if h in self.info.heads and h not in label_rules()["labels"]}
         if heads:  # heads named explicitly: each emits every type it has a label for
-            self.emitted = {head: frozenset(label_rules()["labels"].get(head, {})) for head in heads}
+            self.emitted = {head: frozenset(label_rules()["labels"].get(head, {}) or custom.get(head, {})) for head in heads}
         else:
             self.emitted = {head: frozenset(types) for head, types in rules["emit"].items()}
-        wanted = heads or [h for h in rules["priority"] if h in self.info.heads and h in self.emitted]
+            self.emitted.update({head: frozenset(labels) for head, labels in custom.items()})
+        wanted = heads or [
+            *(h for h in rules["priority"] if h in self.info.heads and h in self.emitted),
+            *(h for h in custom if h not in rules["priority"]),
+        ]
         missing = [h for h in wanted if h not in self.info.heads]
         if missing:
             raise ConfigError(f"model {self.info.name!r} has no head {missing[0]!r}; heads: {', '.join(self.info.heads)}")
+        if not wanted and not native_labels:
+            described = "; ".join(f"{h}: {', '.join(t)}" for h, t in self.info.heads.items())
+            raise ConfigError(
+                f"model {self.info.name!r} has no head clinnlp can turn into records ({described}); give each custom "
+                "corpus in its training config labels = {TYPE = \"DIAGNOSIS\" | \"MEDICATION\" | \"FINDING\"} and train "
+                "again, or score it with clinnlp evaluate --label-map"
+            )
+        self.custom_labels = custom
         self.heads = wanted
         self.native_labels = native_labels
         self.device = device
@@ -124,7 +139,8 @@ class TransformerNER:
             return None
         rule = label_rules()["labels"].get(head, {}).get(entity_type)
         if rule is None:
-            return None
+            label = self.custom_labels.get(head, {}).get(entity_type)
+            return (label, None) if label else None
         return rule["label"], rule.get("kind")
 
     def __call__(self, doc: Doc) -> Doc:

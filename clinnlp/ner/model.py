@@ -63,6 +63,9 @@ class NerModelConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     base_sha256: str | None = None
     format: int = FORMAT_VERSION
+    #: clinnlp type of each type of a custom head (``{"toy": {"Drug": "MEDICATION"}}``);
+    #: built-in heads take theirs from the label rules.
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -191,6 +194,7 @@ class MultiHeadTokenClassifier(nn.Module):
         dropout: float = 0.1,
         lora: LoraSettings | None = None,
         record_base: str | None = None,
+        labels: dict[str, dict[str, str]] | None = None,
     ) -> MultiHeadTokenClassifier:
         """A fresh model on pretrained base weights; ``record_base`` is the base name saved
         with the model when it differs from where the weights were read (e.g. ``minilm``
@@ -208,6 +212,7 @@ class MultiHeadTokenClassifier(nn.Module):
             dropout=dropout,
             lora=lora or LoraSettings(),
             base_sha256=sha,
+            labels=dict(labels or {}),
         )
         return cls(_load_encoder(resolved.location), config)
 
