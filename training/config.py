@@ -11,9 +11,10 @@ and are parsed by the type of the field they set, so ``output=123`` stays a stri
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
             data = tomllib.load(handle)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     for item in overrides:
         apply_override(data, item)
@@ -191,7 +192,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
             continue
         hints = typing.get_type_hints(cls)
         if part not in hints:
-            raise ConfigError(f"unknown config key {key!r} ({'.'.join(parts[:depth + 1])})")
+            raise ConfigError(f"unknown config key {key!r}{_suggest(part, hints)}")
         hint = hints[part]
         if last:
             node[part] = parse_value(raw.strip(), hint, key)
@@ -244,16 +245,25 @@ def build(cls: Any, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'} must be a table")
     hints = typing.get_type_hints(cls)
-    unknown = set(data) - set(hints)
+    unknown = sorted(set(data) - set(hints))
     if unknown:
-        raise ConfigError(f"unknown config key(s) {', '.join(sorted(f'{where}{k}' for k in unknown))}")
+        raise ConfigError(f"unknown config key {where}{unknown[0]}{_suggest(unknown[0], hints)}")
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise ConfigError(f"{where.rstrip('.') or 'config'}: missing required key {where}{missing[0]}")
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _check(value, hints[name], f"{where}{name}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a required key is missing
-        raise ConfigError(f"{where or 'config'}: {exc}") from None
+    return cls(**kwargs)
+
+
+def _suggest(key: str, hints: Mapping[str, Any]) -> str:
+    """'; did you mean epochs?' for a near miss, else the allowed keys."""
+    close = difflib.get_close_matches(key, list(hints), n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; allowed: {', '.join(sorted(hints))}"
 
 
 def _check(value: Any, hint: Any, key: str) -> Any:
