@@ -220,10 +220,16 @@ def test_family_does_not_spill_onto_the_patient(nlp: Language) -> None:
         ("Call if fever above 38.5.", "fever"),
         ("Should you develop shortness of breath, go to the ED.", "shortness of breath"),
         ("Watch for bleeding at the site.", "bleeding"),
+        ("If she develops shortness of breath, return.", "shortness of breath"),
+        ("Should the patient develop fever, call the clinic.", "fever"),
     ],
 )
 def test_hypothetical_cues(nlp: Language, text: str, mention: str) -> None:
     assert assertions(nlp, text, mention) == [flags(hypothetical=True)]
+
+
+def test_consider_is_uncertain(nlp: Language) -> None:
+    assert assertions(nlp, "If symptoms worsen, consider pneumonia.", "pneumonia") == [flags(uncertain=True)]
 
 
 def test_section_context(nlp: Language) -> None:
