@@ -257,3 +257,13 @@ def test_negated_family_history_is_not_exported_and_piped_notes_get_their_own_id
     assert [h["condition"][0]["code"]["text"] for h in histories] == ["breast cancer"]
     other = extract("Mother with breast cancer.", doc_id="-", ner="lexicon")
     assert record_to_bundle(other)["id"] != bundle["id"]
+
+
+def test_bare_vitals_and_count_units_get_ucum_codes() -> None:
+    text = "HR 112, RR 24, WBC 14.2 K/uL."
+    bundle = record_to_bundle(extract(text, doc_id="v", ner="lexicon"), text=text)
+    Bundle.model_validate(bundle)
+    quantities = {e["resource"]["code"]["text"]: e["resource"].get("valueQuantity") for e in bundle["entry"]
+                  if e["resource"]["resourceType"] == "Observation"}
+    assert quantities["HR"]["code"] == "/min" and quantities["RR"]["code"] == "/min"
+    assert quantities["WBC"]["code"] == "10*3/uL"

@@ -129,6 +129,12 @@ def quantity(q: Quantity | None) -> dict[str, Any] | None:
     return out
 
 
+def _default_unit(finding: Finding) -> str | None:
+    """The UCUM unit a vital written bare is in (``HR 112`` is per minute), by its LOINC code."""
+    defaults = _rules().get("default_units", {})
+    return next((defaults[c.code] for c in finding.codes if c.system == "LOINC" and c.code in defaults), None)
+
+
 def _uuid(*parts: object) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(map(str, parts))))
 
@@ -354,6 +360,9 @@ class _BundleBuilder:
             ]
         else:
             q = quantity(value)
+            default = _default_unit(finding) if q is not None and "unit" not in q else None
+            if q is not None and default is not None:
+                q.update({"unit": default, "system": UCUM, "code": default})
             if q is not None:
                 resource["valueQuantity"] = q
             else:
