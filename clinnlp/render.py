@@ -49,7 +49,8 @@ def _details_text(mention: Mention) -> str:
             if f.as_needed:
                 parts.append("as needed")
         if mention.duration is not None:
-            parts.append(f"for {_quantity_text(mention.duration)}")
+            duration = _quantity_text(mention.duration)
+            parts.append(duration if duration.lower().startswith(("until", "for ", "x")) else f"for {duration}")
         parts.append(mention.status or "")
     elif isinstance(mention, Finding):
         parts = [mention.kind if mention.kind != "other" else "", _quantity_text(mention.value)]

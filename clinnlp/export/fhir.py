@@ -310,7 +310,8 @@ class _BundleBuilder:
             if med.frequency.as_needed is not None:
                 dosage["asNeededBoolean"] = med.frequency.as_needed
         if med.duration is not None:
-            words.append(f"for {med.duration.text}")
+            # "until follow-up" reads as it stands; a measure ("7 days") takes "for"
+            words.append(med.duration.text if med.duration.text.lower().startswith(("until", "for ", "x")) else f"for {med.duration.text}")
         if timing:
             dosage["timing"] = timing
         dose = quantity(med.dose)
