@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from clinnlp.schema import Assertion, Finding, Medication, Mention, Quantity, Record
+from clinnlp.schema import Assertion, Finding, Medication, Mention, Quantity, Record, duration_phrase
 
 #: Highlight style per mention type; also used for the legend.
 STYLES: dict[str, str] = {
@@ -49,8 +49,7 @@ def _details_text(mention: Mention) -> str:
             if f.as_needed:
                 parts.append("as needed")
         if mention.duration is not None:
-            duration = _quantity_text(mention.duration)
-            parts.append(duration if duration.lower().startswith(("until", "for ", "x")) else f"for {duration}")
+            parts.append(duration_phrase(_quantity_text(mention.duration)))
         parts.append(mention.status or "")
     elif isinstance(mention, Finding):
         parts = [mention.kind if mention.kind != "other" else "", _quantity_text(mention.value)]

@@ -72,6 +72,11 @@ class Quantity(_Model):
     unit: str | None = None
 
 
+def duration_phrase(text: str) -> str:
+    """A duration as a reader sees it: ``for 7 days``, but ``until follow-up`` and ``x2 weeks`` as written."""
+    return text if text.lower().startswith(("until", "for ", "x")) else f"for {text}"
+
+
 class Frequency(_Model):
     """How often a medication is taken; ``per_day`` is normalised (``bid`` = 2)."""
 

@@ -188,15 +188,25 @@ def test_bad_database_urls_say_what_is_allowed(tmp_path: Path) -> None:
         DatabaseSink("sqlite://")
 
 
-def test_concept_ids_from_the_databases_own_vocabulary(tmp_path: Path) -> None:
+def _vocabulary_db(tmp_path: Path, relationship_columns: str, statements: list[str]) -> str:
+    """A SQLite CDM with a concept table, a concept_relationship table of the given columns,
+    and the given INSERTs."""
     url = f"sqlite:///{tmp_path / 'cdm.db'}"
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE concept (concept_id INTEGER, vocabulary_id TEXT, concept_code TEXT)"))
-        conn.execute(text("CREATE TABLE concept_relationship (concept_id_1 INTEGER, concept_id_2 INTEGER, relationship_id TEXT)"))
-        conn.execute(text("INSERT INTO concept VALUES (45591453, 'ICD10CM', 'I10'), (320128, 'SNOMED', '38341003')"))
-        conn.execute(text("INSERT INTO concept_relationship VALUES (45591453, 320128, 'Maps to')"))
+        conn.execute(text(f"CREATE TABLE concept_relationship ({relationship_columns})"))
+        for statement in statements:
+            conn.execute(text(statement))
     engine.dispose()
+    return url
+
+
+def test_concept_ids_from_the_databases_own_vocabulary(tmp_path: Path) -> None:
+    url = _vocabulary_db(tmp_path, "concept_id_1 INTEGER, concept_id_2 INTEGER, relationship_id TEXT", [
+        "INSERT INTO concept VALUES (45591453, 'ICD10CM', 'I10'), (320128, 'SNOMED', '38341003')",
+        "INSERT INTO concept_relationship VALUES (45591453, 320128, 'Maps to')",
+    ])
     _run(url, _items({5: NOTES[5]}))
     row = next(r for r in _rows(url) if r["lexical_variant"] == "Hypertension")
     assert (row["note_nlp_source_concept_id"], row["note_nlp_concept_id"]) == (45591453, 320128)
@@ -204,14 +214,10 @@ def test_concept_ids_from_the_databases_own_vocabulary(tmp_path: Path) -> None:
 
 
 def test_deprecated_maps_to_rows_are_not_used(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cdm.db'}"
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE concept (concept_id INTEGER, vocabulary_id TEXT, concept_code TEXT)"))
-        conn.execute(text("CREATE TABLE concept_relationship (concept_id_1 INTEGER, concept_id_2 INTEGER, relationship_id TEXT, invalid_reason TEXT)"))
-        conn.execute(text("INSERT INTO concept VALUES (45591453, 'ICD10CM', 'I10')"))
-        conn.execute(text("INSERT INTO concept_relationship VALUES (45591453, 2002, 'Maps to', 'D'), (45591453, 2001, 'Maps to', NULL)"))
-    engine.dispose()
+    url = _vocabulary_db(tmp_path, "concept_id_1 INTEGER, concept_id_2 INTEGER, relationship_id TEXT, invalid_reason TEXT", [
+        "INSERT INTO concept VALUES (45591453, 'ICD10CM', 'I10')",
+        "INSERT INTO concept_relationship VALUES (45591453, 2002, 'Maps to', 'D'), (45591453, 2001, 'Maps to', NULL)",
+    ])
     _run(url, _items({5: NOTES[5]}))
     row = next(r for r in _rows(url) if r["lexical_variant"] == "Hypertension")
     assert row["note_nlp_concept_id"] == 2001

@@ -59,6 +59,7 @@ from clinnlp.schema import (
     Mention,
     Quantity,
     Record,
+    duration_phrase,
 )
 
 FHIR_VERSION = "4.0.1"
@@ -310,8 +311,7 @@ class _BundleBuilder:
             if med.frequency.as_needed is not None:
                 dosage["asNeededBoolean"] = med.frequency.as_needed
         if med.duration is not None:
-            # "until follow-up" reads as it stands; a measure ("7 days") takes "for"
-            words.append(med.duration.text if med.duration.text.lower().startswith(("until", "for ", "x")) else f"for {med.duration.text}")
+            words.append(duration_phrase(med.duration.text))
         if timing:
             dosage["timing"] = timing
         dose = quantity(med.dose)
