@@ -371,11 +371,14 @@ def check_same_settings(summary_path: Path, settings: Mapping[str, Any], has_rec
         earlier = json.loads(summary_path.read_text(encoding="utf-8")).get("settings") or {}
     except (OSError, ValueError, AttributeError):
         return  # an unreadable summary: nothing to compare with
-    ner = settings.get("ner")
-    keys = [k for k in RESUME_KEYS if not (k == "model" and ner == "lexicon")]
+    if not isinstance(earlier, dict):
+        return
+    earlier = {**earlier, "model": earlier.get("model") or DEFAULT_MODEL}  # older summaries wrote null
+    # the lexicon back-end uses no model and no domain: only --ner matters then
+    keys = RESUME_KEYS if settings.get("ner") != "lexicon" or earlier.get("ner") != "lexicon" else ("ner",)
     differ = [k for k in keys if k in earlier and earlier[k] != settings.get(k)]
     if differ:
-        was = ", ".join(f"--{k} {earlier[k] if earlier[k] is not None else '(default)'}" for k in differ)
+        was = ", ".join(f"--{k} {earlier[k]}" for k in differ)
         raise ConfigError(
             f"the output already holds records made with {was} ({summary_path.name}); re-run with the same "
             "settings to resume, or write to a new --out"
