@@ -154,13 +154,12 @@ def _examples(
 
 
 def custom_head(heads: Mapping[str, Sequence[str]], label_map: LabelMap) -> str | None:
-    """The model's head trained on a corpus's own types (not a built-in head): the first whose
-    types include one the label map maps, or None."""
-    from clinnlp.components.transformer_ner import label_rules
+    """The model's head trained on a corpus's own types (not a built-in head such as bc5cdr or
+    ncbi): the first whose types include one the label map maps, or None."""
+    from clinnlp.ner.labels import BUILTIN_HEADS
 
     mapped = {t for t, v in label_map.mapping.items() if v}
-    builtin = label_rules()["labels"]
-    return next((name for name, types in heads.items() if name not in builtin and mapped & set(types)), None)
+    return next((name for name, types in heads.items() if name not in BUILTIN_HEADS and mapped & set(types)), None)
 
 
 def evaluate(

@@ -22,6 +22,7 @@ from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ConfigError
 from clinnlp.extensions import FINDING, install_extensions
 from clinnlp.model_registry import resolve_model
+from clinnlp.ner.labels import BUILTIN_HEADS
 
 if TYPE_CHECKING:  # the model code (and torch) is loaded with the first model, not here
     from clinnlp.ner.windows import PredictedSpan
@@ -101,7 +102,7 @@ class TransformerNER:
         rules = domain_rules(self.domain)
         # a custom head (trained on a user's corpus) maps its types with the labels its
         # training config gave, saved with the model; it comes after the built-in heads
-        custom = {h: labels for h, labels in self.info.labels.items() if h in self.info.heads and h not in label_rules()["labels"]}
+        custom = {h: labels for h, labels in self.info.labels.items() if h in self.info.heads and h not in BUILTIN_HEADS}
         if heads:  # heads named explicitly: each emits every type it has a label for
             self.emitted = {head: frozenset(label_rules()["labels"].get(head, {}) or custom.get(head, {})) for head in heads}
         else:
