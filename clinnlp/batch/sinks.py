@@ -9,8 +9,8 @@ had any, a ``"metadata"`` object with the source's other fields (MIMIC columns..
 Parquet cannot be appended to, so the Parquet sink writes ``OUTPUT.parts/part-NNNNN.parquet``
 (one row group per flush, every 512 rows or 60 s, each part renamed into place only once
 complete) and, on close, streams the parts into ``OUTPUT`` one row group at a time and
-removes them. A killed run
-leaves its complete parts; the next run resumes from them and merges everything. Columns:
+removes them. A killed run leaves its complete parts; the next run resumes from them and
+merges everything. Columns:
 ``doc_id``, counts per mention type, ``record`` (the record JSON, as in the JSONL), and
 ``metadata`` (JSON): a JSON column keeps one schema across parts whatever the notes hold.
 """
