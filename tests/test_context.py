@@ -228,6 +228,12 @@ def test_hypothetical_cues(nlp: Language, text: str, mention: str) -> None:
     assert assertions(nlp, text, mention) == [flags(hypothetical=True)]
 
 
+def test_a_refused_or_declined_drug_is_negated(nlp: Language) -> None:
+    """So FHIR says MedicationStatement not-taken, not active."""
+    assert assertions(nlp, "Patient refused warfarin.", "warfarin") == [flags(negated=True)]
+    assert assertions(nlp, "He declined aspirin.", "aspirin") == [flags(negated=True)]
+
+
 def test_consider_is_uncertain(nlp: Language) -> None:
     assert assertions(nlp, "If symptoms worsen, consider pneumonia.", "pneumonia") == [flags(uncertain=True)]
 
