@@ -29,7 +29,8 @@ Conventions (kept the same everywhere, tests pin them):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from spacy.tokens import Doc
 
@@ -166,22 +167,28 @@ _FINDERS: tuple[Callable[[str, MedicationRules], list[Attribute]], ...] = (
 )
 
 
-def _resolve_overlaps(found: list[Attribute]) -> list[Attribute]:
-    """Keep the longest of overlapping hits (then the earliest), in text order.
+_Hit = TypeVar("_Hit", Attribute, StatusHit)
+
+
+def _keep_free(candidates: Iterable[_Hit]) -> list[_Hit]:
+    """The candidates, in the order given, that overlap none kept before them, in text order.
 
     The kept hits never overlap, so sorted by start only the two neighbours of a new hit
     can clash with it (a long note has thousands of hits)."""
-    kept: list[Attribute] = []  # sorted by start
+    kept: list[_Hit] = []  # sorted by start
     starts: list[int] = []
-    for attr in sorted(found, key=lambda a: (-(a.end - a.start), a.start)):
-        at = bisect_left(starts, attr.start)
-        if at > 0 and kept[at - 1].end > attr.start:
+    for hit in candidates:
+        at = bisect_left(starts, hit.start)
+        if (at > 0 and kept[at - 1].end > hit.start) or (at < len(kept) and kept[at].start < hit.end):
             continue
-        if at < len(kept) and kept[at].start < attr.end:
-            continue
-        kept.insert(at, attr)
-        starts.insert(at, attr.start)
+        kept.insert(at, hit)
+        starts.insert(at, hit.start)
     return kept
+
+
+def _resolve_overlaps(found: list[Attribute]) -> list[Attribute]:
+    """Keep the longest of overlapping hits (then the earliest), in text order."""
+    return _keep_free(sorted(found, key=lambda a: (-(a.end - a.start), a.start)))
 
 
 def _merge_frequencies(text: str, attrs: list[Attribute], rules: MedicationRules) -> list[Attribute]:
@@ -259,16 +266,9 @@ def find_attribute_spans(doc: Doc | str) -> list[tuple[int, int, str]]:
 
 def find_statuses(text: str) -> list[StatusHit]:
     """Status words (the first status whose pattern matches a stretch wins it)."""
-    hits: list[StatusHit] = []  # non-overlapping, sorted by start: only neighbours can clash
-    starts: list[int] = []
-    for pattern, status in load_rules().status:
-        for m in pattern.finditer(text):
-            at = bisect_left(starts, m.start())
-            if (at > 0 and hits[at - 1].end > m.start()) or (at < len(hits) and hits[at].start < m.end()):
-                continue
-            hits.insert(at, StatusHit(m.start(), m.end(), status))
-            starts.insert(at, m.start())
-    return hits
+    return _keep_free(
+        StatusHit(m.start(), m.end(), status) for pattern, status in load_rules().status for m in pattern.finditer(text)
+    )
 
 
 __all__ = [
