@@ -33,7 +33,9 @@ side can hold the same id (the second is reported as a duplicate); give their co
 parent folder instead.
 
 Run the same command again after a crash or kill: it skips the ids already in the output
-and appends the rest; nothing is duplicated. Documents listed in OUTPUT.errors.jsonl are
+and appends the rest; nothing is duplicated. A done note whose text has changed since its
+record was written is not skipped silently: it is listed in OUTPUT.errors.jsonl (its record
+is stale; write to a new --out to redo it). Documents listed in OUTPUT.errors.jsonl are
 tried again (fix them, or raise --max-doc-bytes, and re-run); a re-run must keep the --ner,
 --model and --domain the output was made with.
 

@@ -162,6 +162,24 @@ def test_resume_skips_done_ids_and_never_duplicates(tmp_path: Path) -> None:
     assert summary["documents"] == 7 and summary["peak_rss_mb"] > 0
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".ndjson"])
+def test_a_done_note_edited_since_is_an_error_not_a_silent_skip(tmp_path: Path, suffix: str) -> None:
+    """Its record is stale: the re-run says so in the errors file and keeps one record per id."""
+    notes = _folder(tmp_path, 3)
+    out = tmp_path / f"r{suffix}"
+    job = BatchJob(inputs=[str(notes)], out=str(out), settings=LEXICON)
+    run_batch(job)
+    edited = sorted(notes.rglob("*.txt"))[1]
+    edited.write_text(NOTE + " Also gout.", encoding="utf-8")
+    again = run_batch(job)
+    name = edited.relative_to(notes).as_posix()
+    assert (again.documents, again.skipped_done, again.errors) == (0, 2, 1)
+    [error] = _errors(out)
+    assert error["doc_id"] == name and "changed since its record was written" in error["reason"]
+    edited.write_text(edited.read_text(encoding="utf-8"), encoding="utf-8")  # unchanged text: skipped as before
+    assert run_batch(job).errors == 1
+
+
 def test_bad_documents_go_to_the_errors_file_and_the_run_goes_on(tmp_path: Path) -> None:
     notes = _folder(tmp_path, 3)
     (notes / "empty.txt").write_bytes(b"  \n")

@@ -79,6 +79,7 @@ def test_rerun_leaves_exactly_one_row_per_mention(database_url: str) -> None:
         assert sum(r["note_id"] == int(record.doc_id) for r in rows) == _mentions(record)
     sink = DatabaseSink(database_url)
     assert sink.done_ids() == {str(i) for i in NOTES}  # the zero-mention note too
+    assert sink.done_hashes() == {record.doc_id: record.text_sha256 for record, _ in items}  # for stale-note checks
     sink.close()
 
 

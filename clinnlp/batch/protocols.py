@@ -52,6 +52,11 @@ class RecordSink(Protocol):
         """Ids already written by an earlier run (the resume set)."""
         ...
 
+    def done_hashes(self) -> dict[str, str]:
+        """The ``text_sha256`` of done ids' notes, where the sink kept it: a re-run reports a
+        note whose text changed since its record was written instead of skipping it silently."""
+        ...
+
     def write(self, record: Record, doc: SourceDoc) -> None:
         """Persist one record; ``doc`` gives the note text and metadata (snippets, OMOP ids)."""
         ...

@@ -12,6 +12,7 @@ Ray is optional: ``pip install 'clinnlp[ray]'``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -91,7 +92,7 @@ def _run(ray: Any, job: BatchJob, actors: int | None) -> BatchSummary:
     sink = open_sink(job.out)
     summary = BatchSummary(output=job.out, engine=f"ray ({pool} actors{', GPU' if use_gpu else ''})", settings=_settings_dict(job))
 
-    def feed(writer: _Writer, skip: set[str]) -> None:
+    def feed(writer: _Writer, skip: Mapping[str, str | None]) -> None:
         for chunk in windows(_pending(job, skip, summary, lambda _: None), CHUNK_DOCS):
             rows = [{"seq": i, "doc_id": d.doc_id, "text": d.text if d.error is None else None} for i, d in enumerate(chunk)]
             dataset = ray.data.from_items(rows).map_batches(

@@ -3,7 +3,9 @@
 Resume: the ids already in the output are skipped, so running the same command again
 continues where a killed run stopped, without duplicates. Documents that failed (the
 errors file) are tried again, so a fixed input or a larger ``--max-doc-bytes`` takes effect;
-the errors file is rewritten by each run and lists what is still failing. A re-run must use
+the errors file is rewritten by each run and lists what is still failing. A done id whose
+note text has changed since (its ``text_sha256`` differs) is reported there too, not
+skipped silently: its record is stale. A re-run must use
 the NER settings of the records already written (``--ner``, ``--model``, ``--domain``, read
 from the summary file), so one output never mixes models. An id seen twice in the input is
 an error for its second occurrence. The three stages (read, annotate,
@@ -12,6 +14,7 @@ write) run in their own threads joined by small bounded queues, so memory stays 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -211,9 +214,13 @@ def with_input_domain(job: BatchJob) -> BatchJob:
 
 
 def _pending(
-    job: BatchJob, skip: set[str], summary: BatchSummary, on_total: Callable[[int | None], None]
+    job: BatchJob, skip: Mapping[str, str | None], summary: BatchSummary, on_total: Callable[[int | None], None]
 ) -> Iterator[SourceDoc]:
-    """The input documents still to do, across all inputs, duplicates turned into errors."""
+    """The input documents still to do, across all inputs, duplicates turned into errors.
+
+    ``skip`` maps each done id to its note's ``text_sha256`` (None where the output did not
+    keep it). A done note whose text has changed since becomes an error, not a silent skip:
+    its record in the output is stale, and one output holds one record per id."""
     sources = [open_source(name, job.input_format, job.options) for name in job.inputs]
     total: int | None = 0
     for source in sources:
@@ -231,9 +238,25 @@ def _pending(
                 continue
             seen.add(doc.doc_id)
             if doc.doc_id in skip:
+                if _changed(doc, skip[doc.doc_id]):
+                    yield SourceDoc(doc.doc_id, None, {}, CHANGED_SINCE_DONE)
+                    continue
                 summary.skipped_done += 1
                 continue
             yield doc
+
+
+CHANGED_SINCE_DONE = (
+    "the note's text changed since its record was written (text_sha256 differs); the old record is kept: "
+    "write to a new --out, or remove that record from the output and run again, to redo it"
+)
+
+
+def _changed(doc: SourceDoc, text_hash: str | None) -> bool:
+    """Whether a done document's text differs from the one its record was made from."""
+    if text_hash is None or doc.text is None:
+        return False
+    return hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest() != text_hash
 
 
 def _replace_surrogates(value: Any) -> Any:
@@ -266,10 +289,11 @@ def valid_unicode(doc: SourceDoc) -> SourceDoc:
 
 
 def drive(job: BatchJob, sink: RecordSink, summary: BatchSummary,
-          feed: Callable[[_Writer, set[str]], None]) -> BatchSummary:
+          feed: Callable[[_Writer, Mapping[str, str | None]], None]) -> BatchSummary:
     """The run around an engine: resume set, ordered writer, errors log, summary file.
 
-    ``feed(writer, skip)`` runs the documents whose ids are not in ``skip`` and puts their
+    ``feed(writer, skip)`` runs the documents whose ids are not in ``skip`` (done id -> text
+    hash, see :func:`_pending`) and puts their
     results to ``writer``; both engines (local and Ray) share everything else here, so a
     run's files, resume and summary are the same whichever engine produced them.
     """
@@ -278,7 +302,9 @@ def drive(job: BatchJob, sink: RecordSink, summary: BatchSummary,
     started = time.perf_counter()
     writer: _Writer | None = None
     try:
-        done = sink.done_ids()
+        ids = sink.done_ids()
+        hashes = sink.done_hashes()
+        done = {doc_id: hashes.get(doc_id) for doc_id in ids}
         check_same_settings(summary_path, summary.settings, bool(done))
         if not summary_path.exists():
             _write_summary(summary_path, summary)  # the settings, for a re-run after a kill
@@ -320,7 +346,7 @@ def run_batch(job: BatchJob, *, progress: Any | None = None) -> BatchSummary:
         job.settings.load()  # cached: the rates below are for processing, not model loading
     summary.load_seconds = time.perf_counter() - loading
 
-    def feed(writer: _Writer, skip: set[str]) -> None:
+    def feed(writer: _Writer, skip: Mapping[str, str | None]) -> None:
         docs = _pending(job, skip, summary, progress.start if progress else (lambda _: None))
         for results in run_windows(job.settings, _threaded(windows(docs, job.window_docs)), job.workers):
             writer.put(results)

@@ -29,6 +29,7 @@ from clinnlp.schema import Record
 
 FSYNC_EVERY = 64
 _ID_PREFIX = '{"doc_id":'
+_HASH_FIELD = ',"text_sha256":"'
 _DECODER = json.JSONDecoder()
 
 
@@ -43,20 +44,35 @@ def record_line(record: Record, doc: SourceDoc) -> str:
 
 def _line_id(line: str) -> str | None:
     """The ``doc_id`` of a complete output line, read without parsing the whole record."""
+    key = line_key(line)
+    return None if key is None else key[0]
+
+
+def line_key(line: str) -> tuple[str, str | None] | None:
+    """``(doc_id, text_sha256)`` of a record's JSON text (the hash None if absent), read from
+    its first fields (a record's JSON starts with them) without parsing the whole record;
+    None when the line is not a record."""
     if line.startswith(_ID_PREFIX):
         at = len(_ID_PREFIX)
         while line[at : at + 1] == " ":
             at += 1
         try:
-            value, _ = _DECODER.raw_decode(line, at)
-            return str(value)
+            value, at = _DECODER.raw_decode(line, at)
         except ValueError:
             return None
+        text_hash = None
+        if line.startswith(_HASH_FIELD, at):
+            start = at + len(_HASH_FIELD)
+            text_hash = line[start : start + 64]
+        return str(value), text_hash if len(text_hash or "") == 64 else None
     try:
         obj = json.loads(line)
     except ValueError:
         return None
-    return str(obj["doc_id"]) if isinstance(obj, dict) and "doc_id" in obj else None
+    if not isinstance(obj, dict) or "doc_id" not in obj:
+        return None
+    text_hash = obj.get("text_sha256")
+    return str(obj["doc_id"]), text_hash if isinstance(text_hash, str) else None
 
 
 class AppendLog:
@@ -69,6 +85,8 @@ class AppendLog:
         self.path = path
         self._handle: IO[str] | None = None
         self._pending = 0
+        #: the ``text_sha256`` of each id :meth:`ids` read (record logs: see ``line_key``)
+        self.hashes: dict[str, str] = {}
 
     def repair(self) -> None:
         """Cut a torn last line off, so appending continues on a line boundary."""
@@ -106,14 +124,16 @@ class AppendLog:
             for number, line in enumerate(handle, start=1):
                 if not line.endswith("\n"):
                     break  # a torn last line: repaired below
-                doc_id = _line_id(line)
-                if doc_id is None and line.strip():
+                key = line_key(line)
+                if key is None and line.strip():
                     raise InputError(
                         f"{self.path}: line {number} is not a clinnlp batch line (no doc_id), so the file was not "
                         "written by clinnlp batch; choose another --out (nothing was changed)"
                     )
-                if doc_id is not None:
-                    found.add(doc_id)
+                if key is not None:
+                    found.add(key[0])
+                    if key[1] is not None:
+                        self.hashes[key[0]] = key[1]
         self.repair()
         return found
 
@@ -157,6 +177,12 @@ class JsonlSink:
 
     def done_ids(self) -> set[str]:
         return self.log.ids()
+
+    def done_hashes(self) -> dict[str, str]:
+        """Read by :meth:`done_ids` (the same pass over the file), which reads them if not yet."""
+        if not self.log.hashes:
+            self.log.ids()
+        return dict(self.log.hashes)
 
     def write(self, record: Record, doc: SourceDoc) -> None:
         self.log.append(record_line(record, doc))
@@ -210,6 +236,22 @@ class ParquetSink:
             except Exception as exc:  # noqa: BLE001  pyarrow raises several types for a corrupt file
                 raise InputError(f"{file}: not a readable Parquet file ({exc}); move it away to start afresh") from None
             found.update(table.column("doc_id").to_pylist())
+        return found
+
+    def done_hashes(self) -> dict[str, str]:
+        """From the start of each row's record JSON, read a row group at a time."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        found: dict[str, str] = {}
+        for file in self._part_files() + ([self.path] if self.path.exists() else []):
+            source = pq.ParquetFile(file)
+            for batch in source.iter_batches(batch_size=4096, columns=["record"]):
+                heads = pc.utf8_slice_codeunits(batch.column("record"), 0, 4096).to_pylist()
+                for head in heads:
+                    key = line_key(head or "")
+                    if key is not None and key[1] is not None:
+                        found[key[0]] = key[1]
         return found
 
     def write(self, record: Record, doc: SourceDoc) -> None:

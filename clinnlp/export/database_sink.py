@@ -122,6 +122,11 @@ class DatabaseSink:
         with self.engine.connect() as conn:
             return {row[0] for row in conn.execute(select(done_table.c.doc_id))}
 
+    def done_hashes(self) -> dict[str, str]:
+        """The ``text_sha256`` each done note's row keeps."""
+        with self.engine.connect() as conn:
+            return {row[0]: row[1] for row in conn.execute(select(done_table.c.doc_id, done_table.c.text_sha256))}
+
     def write(self, record: Record, doc: SourceDoc) -> None:
         """Replace this note's clinnlp rows with the record's, in one transaction."""
         note_id = note_id_for(record.doc_id, doc.metadata.get("note_id"))

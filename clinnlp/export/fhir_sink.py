@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from clinnlp.batch.protocols import SourceDoc
 from clinnlp.errors import InputError, ResourceError
-from clinnlp.export.fhir import DOC_ID_SYSTEM, record_to_bundle
+from clinnlp.export.fhir import DOC_ID_SYSTEM, TEXT_SHA256_SYSTEM, record_to_bundle
 from clinnlp.schema import Record
 
 NDJSON_SUFFIX = ".ndjson"
@@ -46,6 +46,18 @@ def _doc_id(bundle: Any) -> str | None:
     return None
 
 
+def _text_hash(bundle: dict[str, Any]) -> str | None:
+    """The note's ``text_sha256``, kept as an identifier of the Bundle's DocumentReference."""
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "DocumentReference":
+            for identifier in resource.get("identifier") or []:
+                if isinstance(identifier, dict) and identifier.get("system") == TEXT_SHA256_SYSTEM:
+                    value = identifier.get("value")
+                    return value if isinstance(value, str) else None
+    return None
+
+
 class FhirNdjsonSink:
     """Appends one Bundle per note to a ``.ndjson`` or ``.fhir.json`` file (see the module doc)."""
 
@@ -58,6 +70,7 @@ class FhirNdjsonSink:
             raise InputError(f"folder {str(self.path.parent)!r} of the FHIR output does not exist")
         self.wrapped = out.endswith(BUNDLE_SUFFIX)
         self._done: set[str] = set()
+        self._hashes: dict[str, str] = {}
         self._count = 0
         self._stream: TextIO | None = None
         if overwrite and self.path.exists():
@@ -95,7 +108,8 @@ class FhirNdjsonSink:
             if self.wrapped and number == len(lines) and line == _FOOTER:
                 keep -= len(data[:keep].splitlines(keepends=True)[-1])
                 continue
-            doc_id = self._line_doc_id(line) if line and not (self.wrapped and number == 1) else None
+            bundle = self._line_bundle(line) if line and not (self.wrapped and number == 1) else None
+            doc_id = _doc_id(bundle)
             if doc_id is None and line:
                 raise InputError(
                     f"{str(self.path)!r} is not a clinnlp FHIR output (line {number} is not one of its Bundles); "
@@ -104,18 +118,20 @@ class FhirNdjsonSink:
             if doc_id is not None:
                 self._done.add(doc_id)
                 self._count += 1
+                text_hash = _text_hash(bundle) if isinstance(bundle, dict) else None
+                if text_hash is not None:
+                    self._hashes[doc_id] = text_hash
         if keep != len(data):
             with self.path.open("r+b") as stream:
                 stream.truncate(keep)
                 os.fsync(stream.fileno())
 
-    def _line_doc_id(self, line: str) -> str | None:
+    def _line_bundle(self, line: str) -> Any:
         try:
             item = json.loads(line.lstrip(",") if self.wrapped else line)
         except ValueError:
             return None
-        bundle = item.get("resource") if self.wrapped and isinstance(item, dict) else item
-        return _doc_id(bundle)
+        return item.get("resource") if self.wrapped and isinstance(item, dict) else item
 
     def _append(self, line: str) -> None:
         if self._stream is None:
@@ -128,6 +144,10 @@ class FhirNdjsonSink:
         """Doc ids already in the file (read when the sink was opened, plus those written since)."""
         return set(self._done)
 
+    def done_hashes(self) -> dict[str, str]:
+        """The notes' ``text_sha256`` from the Bundles' DocumentReference identifiers."""
+        return dict(self._hashes)
+
     def write(self, record: Record, doc: SourceDoc) -> None:
         """Append the note's Bundle and make it durable before returning."""
         bundle = record_to_bundle(record, text=doc.text, metadata=doc.metadata)
@@ -137,6 +157,7 @@ class FhirNdjsonSink:
             compact = ("," if self._count else "") + entry
         self._append(compact)
         self._done.add(record.doc_id)
+        self._hashes[record.doc_id] = record.text_sha256
         self._count += 1
 
     def close(self) -> None:
