@@ -29,19 +29,19 @@ Examples:
 @corpus_app.command(epilog=EXAMPLES)
 def stats(
     spec: Annotated[str, typer.Argument(metavar="CORPUS[:PATH]", help="CORPUS or CORPUS:PATH; CORPUS is a card name (bc5cdr, ncbi-disease, maccrobat, phee, ade) or a format (pubtator, iob, brat).")],
-    split: Annotated[str, typer.Option(help="Split of a corpus card: train or dev (test splits are held back).")] = "dev",
+    split: Annotated[str, typer.Option(help="Split of a corpus card: train or dev (test splits are held back). A format with a path (brat:PATH) reads the whole path.")] = "dev",
     root: Annotated[Path | None, typer.Option(help="Folder holding the shared corpora (default: $CLINNLP_CORPORA or ../shared/corpora).", file_okay=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Print documents, characters and mention counts per type of a corpus."""
-    from clinnlp.readers.registry import load_corpus
+    from clinnlp.readers.registry import load_corpus, split_title
     from clinnlp.readers.stats import corpus_stats
 
     result = corpus_stats(load_corpus(spec, split=split, root=root))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=f"{spec} ({split})", caption=f"{result['docs']} documents, {result['chars']} characters")
+    table = Table(title=f"{spec}{split_title([spec], split)}", caption=f"{result['docs']} documents, {result['chars']} characters")
     table.add_column("type")
     table.add_column("mentions", justify="right")
     by_type: dict[str, int] = result["spans_by_type"]  # type: ignore[assignment]

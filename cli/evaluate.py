@@ -32,7 +32,7 @@ def evaluate(
     label_map: Annotated[Path | None, typer.Option("--label-map", help="JSON mapping the corpus's types to DIAGNOSIS/MEDICATION/FINDING (needed for generic formats).", exists=True, dir_okay=False)] = None,
     ner: Annotated[str, typer.Option("--ner", help="transformer (the model alone; comparable with published figures), hybrid or lexicon.")] = "transformer",
     domain: Annotated[str | None, typer.Option(help="With --ner hybrid or a generic format: the kind of text, clinical or literature, which picks the model taggers that become mentions. Default: each corpus's own (literature for bc5cdr, ncbi-disease and pubtator; clinical for the rest).")] = None,
-    split: Annotated[str, typer.Option(help="Split of corpus cards: dev (default) or train. Test splits are held back.")] = "dev",
+    split: Annotated[str, typer.Option(help="Split of corpus cards: dev (default) or train. Test splits are held back. A format with a path (brat:PATH) reads the whole path.")] = "dev",
     root: Annotated[Path | None, typer.Option(help="Folder of the shared corpora (default: $CLINNLP_CORPORA or ../shared/corpora).", file_okay=False)] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     max_docs: Annotated[int, typer.Option(help="Score only the first N documents of each corpus (0 = all); for quick checks.", min=0)] = 0,
@@ -53,6 +53,7 @@ def evaluate(
     from clinnlp.evaluation import evaluate as run_evaluation
     from clinnlp.evaluation import parse_data
     from clinnlp.pipeline import check_options
+    from clinnlp.readers.registry import split_title
     from clinnlp.report import write_report
 
     check_options(ner, device, domain)
@@ -82,9 +83,9 @@ def evaluate(
             on_corpus=on_corpus,
         )
     output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    extra = write_report(metrics, output, f"clinnlp evaluate: {', '.join(data)} ({split})")
+    extra = write_report(metrics, output, f"clinnlp evaluate: {', '.join(data)}{split_title(data, split)}")
 
-    table = Table(title=f"{metrics['docs']} documents ({split})")
+    table = Table(title=f"{metrics['docs']} documents{split_title(data, split)}")
     for column in ("type", "strict P", "strict R", "strict F1", "lenient F1"):
         table.add_column(column, justify="right" if column != "type" else "left")
     for name, m in [("micro", metrics["strict"]["micro"]), *metrics["strict"]["by_type"].items()]:

@@ -34,12 +34,14 @@ def train(
     """
     import logging
 
+    from rich.console import Console
     from rich.logging import RichHandler
 
+    from clinnlp.ner.labels import DEFAULT_MIN_SCORE
     from clinnlp.training.config import load_config
     from clinnlp.training.trainer import train as run_training
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False, console=Console(stderr=True))])
 
     settings = list(overrides or [])
     if output is not None:
@@ -47,4 +49,7 @@ def train(
     if overwrite:
         settings.append("overwrite=true")
     result = run_training(load_config(config, settings))
-    typer.echo(f"best dev F1 {result.best_f1:.4f} (epoch {result.best_epoch}); model in {result.best_dir}")
+    typer.echo(
+        f"best dev F1 {result.best_f1:.4f} (epoch {result.best_epoch}; {result.best_f1_min_score:.4f} without the "
+        f"mentions under the {DEFAULT_MIN_SCORE} score cut-off that extract and evaluate apply); model in {result.best_dir}"
+    )

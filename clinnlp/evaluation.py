@@ -120,11 +120,19 @@ def _examples(
     nlp: Any,
     native: bool,
     progress: Progress | None,
+    relabel: Mapping[str, str | None] | None = None,
 ) -> _Predictions:
     """NER examples per document, (gold, predicted) assertions of strictly matched mentions,
-    the (type, MeSH id) concepts of the predicted mentions and each document's abbreviations."""
-    from clinnlp.components.linker import abbreviation_map
+    the (type, MeSH id) concepts of the predicted mentions and each document's abbreviations.
 
+    ``relabel`` maps native labels (a custom head's corpus types) to the gold's mapped types,
+    before matching, so assertions and concepts are scored on the same mentions as NER; a
+    label it maps to nothing is dropped."""
+    from clinnlp.components.linker import abbreviation_map, long_forms_for
+
+    # the linker links a custom head's mentions under no label (their types are the corpus's
+    # own); mapped here, they are linked as the pipeline links a mention of that clinnlp type
+    linker = nlp.get_pipe("clinnlp_linker").linker if relabel is not None and "clinnlp_linker" in nlp.pipe_names else None
     examples = []
     pairs: list[MatchedAssertion] = []
     concepts: dict[str, Concepts] = {}
@@ -133,15 +141,24 @@ def _examples(
         predicted = []
         asserted: dict[tuple[int, int, str], dict[str, bool]] = {}
         found: Concepts = set()
+        abbreviation = abbreviation_map(doc)
         for ent in doc.ents:
             label = ent._.clinnlp_native_label.split(":", 1)[1] if native and ent._.clinnlp_native_label else ent.label_
+            if relabel is not None:
+                mapped = relabel.get(label)
+                if not mapped:
+                    continue
+                label = mapped
             predicted.append((ent.start_char, ent.end_char, label))
             asserted[(ent.start_char, ent.end_char, label)] = dict(ent._.clinnlp_assertion or {})
-            mesh = next((c["code"] for c in ent._.clinnlp_codes or [] if c["system"] == CONCEPT_SYSTEM), None)
+            codes = ent._.clinnlp_codes or []
+            if linker is not None and not codes:
+                codes = linker.link(ent.text, label, long_forms_for(ent.text, abbreviation))
+            mesh = next((c["code"] for c in codes if c["system"] == CONCEPT_SYSTEM), None)
             if mesh is not None:
                 found.add((label, mesh))
         concepts[gold_doc.doc_id] = found
-        abbreviations.append(abbreviation_map(doc))
+        abbreviations.append(abbreviation)
         gold = [(s.start, s.end, s.label) for s in gold_doc.spans]
         for span in gold_doc.spans:
             match = asserted.get((span.start, span.end, span.label))
@@ -177,7 +194,8 @@ def evaluate(
     on_corpus: Callable[[str, int], Progress | None] | None = None,
 ) -> dict[str, Any]:
     """Metrics in the ``metrics.json`` shape over all ``data``; with several corpora, types
-    are prefixed with the corpus name (``bc5cdr/Disease``) so they stay apart.
+    are prefixed with the corpus name (``bc5cdr/Disease``; ``brat-2/...`` for a second
+    ``brat:`` folder) so they stay apart.
 
     ``assertion_types`` limits the assertion block to gold mentions of those types (the
     corpus's own with ``gold_spans`` or a model head of the corpus, else clinnlp types);
@@ -193,10 +211,12 @@ def evaluate(
     all_examples: list[Any] = []
     assertion_pairs: list[AssertionPair] = []
     assertion_data = False
+    assertion_known: set[str] = set()
     types: list[str] = []
     per_corpus: dict[str, Any] = {}
     normalization: dict[str, dict[str, Any]] = {"mention_accuracy": {}, "mention_counts": {}, "document_concepts": {}}
-    for item in data:
+    labels = _corpus_labels([item.name for item in data])
+    for index, item in enumerate(data):
         docs = load_corpus(item.spec, split=split, root=root)
         if max_docs:
             docs = docs[:max_docs]
@@ -221,29 +241,34 @@ def evaluate(
             eval_types = sorted({t for t in label_map.mapping.values() if t})
             nlp = load(ner=ner, model=model, device=device, domain=domain or corpus_domain(item.name))
         progress = on_corpus(item.spec, len(docs)) if on_corpus else None
-        run = _examples(docs, nlp, native or custom is not None, progress)
-        if custom is not None:
-            mapping = label_map.mapping
-            run.examples = [(d, g, [(s, e, mapping[t]) for s, e, t in p if mapping.get(t)]) for d, g, p in run.examples]
+        run = _examples(docs, nlp, native or custom is not None, progress, label_map.mapping if custom is not None else None)
         examples, pairs = run.examples, run.pairs
-        prefix = f"{item.name}/" if len(data) > 1 else ""
+        prefix = f"{labels[index]}/" if len(data) > 1 else ""
         if has_concept_ids(docs) and "clinnlp_linker" in nlp.pipe_names:
             _score_normalization(docs, run, nlp, dict(label_map.mapping) if native else None, prefix, normalization)
         if has_assertions(raw_docs):
             assertion_data = True
             wanted = set(assertion_types) if assertion_types else None
+            # gold spans keep the corpus's own types; matched mentions are in the scored types
+            assertion_known |= {s.label for d in raw_docs for s in d.spans} if gold_spans else set(eval_types)
             if gold_spans:
                 assertion_pairs += _gold_span_pairs(raw_docs, nlp, wanted)
             else:
                 assertion_pairs += [(g, p) for label, g, p in pairs if wanted is None or label in wanted]
         per_corpus[item.spec] = score_mentions(examples, types=eval_types)
-        all_examples += [(f"{item.name}:{d}", _prefixed(g, prefix), _prefixed(p, prefix)) for d, g, p in examples]
+        all_examples += [(f"{labels[index]}:{d}", _prefixed(g, prefix), _prefixed(p, prefix)) for d, g, p in examples]
         types += [prefix + t for t in eval_types]
     result = score_mentions(all_examples, types=types)
     if not result["docs"]:
         raise ResourceError("the data held no documents to score")
     if normalization["document_concepts"]:
         result["normalization"] = normalization
+    if assertion_data and assertion_types and not set(assertion_types) & assertion_known:
+        mode = "the corpus's own types, with --gold-spans" if gold_spans else "the scored types, without --gold-spans"
+        raise ConfigError(
+            f"--assertion-types {', '.join(assertion_types)}: no mention of these types to score; "
+            f"types here ({mode}): {', '.join(sorted(assertion_known)) or 'none'}"
+        )
     if assertion_data:
         scores = score_assertions(assertion_pairs)
         result["assertion"] = {
@@ -279,6 +304,17 @@ def _gold_span_pairs(docs: Sequence[GoldDocument], nlp: Any, wanted: set[str] | 
     """(gold, predicted) assertions of every gold mention, the context rules run on the gold spans."""
     cases = assertion_cases(docs, nlp, sorted(wanted) if wanted else None)
     return [(case.gold, case.predicted) for case in cases]
+
+
+def _corpus_labels(names: Sequence[str]) -> list[str]:
+    """Each ``--data``'s prefix in the scores: its corpus name, ``-2``, ``-3``... added to a
+    name given again (two ``brat:`` folders), so their figures stay apart."""
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return labels
 
 
 def _prefixed(spans: list[tuple[int, int, str]], prefix: str) -> list[tuple[int, int, str]]:

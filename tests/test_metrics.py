@@ -132,3 +132,51 @@ def test_micro_sums_types_and_f1_is_harmonic_mean() -> None:
     assert counts(micro) == (2, 1, 1)
     assert micro["precision"] == pytest.approx(2 / 3) and micro["recall"] == pytest.approx(2 / 3)
     assert micro["f1"] == pytest.approx(2 / 3)
+
+
+def test_a_custom_heads_labels_are_mapped_before_assertions_and_concepts_are_matched() -> None:
+    """Gold is in clinnlp types after the label map; a custom head's mentions carry the corpus's
+    own types, so they are mapped the same way first, or no assertion or concept would pair."""
+    import spacy
+    from spacy.tokens import Span
+
+    from clinnlp.evaluation import _examples
+    from clinnlp.extensions import install_extensions
+    from clinnlp.readers.types import GoldDocument, GoldSpan
+
+    install_extensions()
+    text = "No asthma. Aspirin daily."
+
+    class Tagger:
+        """Two mentions of a custom head 'mine' (Problem, Drug), as the transformer sets them."""
+
+        pipe_names: list[str] = []  # no linker: the codes below are the mention's own
+
+        def __init__(self) -> None:
+            self.nlp = spacy.blank("en")
+
+        def pipe(self, texts: object, batch_size: int = 16) -> object:
+            for t in texts:  # type: ignore[attr-defined]
+                doc = self.nlp(t)
+                ents = [Span(doc, 1, 2, label="DIAGNOSIS"), Span(doc, 3, 4, label="MEDICATION")]
+                for ent, native in zip(ents, ("mine:Problem", "mine:Drug")):
+                    ent._.clinnlp_native_label = native
+                ents[0]._.clinnlp_assertion = {"negated": True, "uncertain": False}
+                ents[0]._.clinnlp_codes = [{"system": "MeSH", "code": "D001249"}]
+                doc.ents = ents
+                yield doc
+
+    gold = GoldDocument("d", text, (GoldSpan(3, 9, "DIAGNOSIS", "asthma", attributes={"POLARITY": "NEG"}),))
+    run = _examples([gold], Tagger(), True, None, {"Problem": "DIAGNOSIS", "Drug": None})
+    assert run.examples == [("d", [(3, 9, "DIAGNOSIS")], [(3, 9, "DIAGNOSIS")])]  # Drug maps to nothing: dropped
+    assert run.pairs == [("DIAGNOSIS", {"negated": True, "uncertain": False}, {"negated": True, "uncertain": False})]
+    assert run.concepts == {"d": {("DIAGNOSIS", "D001249")}}
+
+
+def test_two_corpora_of_one_format_are_scored_apart_and_titles_name_a_split_only_for_cards() -> None:
+    from clinnlp.evaluation import _corpus_labels
+    from clinnlp.readers.registry import split_title
+
+    assert _corpus_labels(["brat", "bc5cdr", "brat", "brat"]) == ["brat", "bc5cdr", "brat-2", "brat-3"]
+    assert split_title(["brat:/data/notes"], "dev") == ""  # a path is read whole: no split applies
+    assert split_title(["bc5cdr", "brat:/data/notes"], "train") == " (train)"

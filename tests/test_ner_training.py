@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -249,6 +250,13 @@ def test_train_end_to_end(base_dir: Path, tmp_path: Path) -> None:
     assert lines[-1]["train_loss"] < lines[0]["train_loss"]
     assert result.best_f1 == max(rec["dev_f1"] for rec in lines) and result.best_f1 > 0.3
     assert (run / "best" / "config.json").is_file() and (run / "last" / ENCODER_FILE).is_file()
+    assert (run / "best" / "train_config.json").is_file()  # a copied best/ still says how it was made
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (run / "best" / ENCODER_FILE).stat().st_mode & 0o777 == 0o666 & ~umask  # shareable, as config.json is
+    # the F1 that extract and evaluate give (mentions under the score cut-off dropped) is logged beside
+    assert all(0 <= s["f1_min_score"] <= 1 for rec in lines for s in rec["dev"].values())
+    assert 0 <= result.best_f1_min_score <= 1
     assert result.tokens_per_second > 0 and result.train_tokens > 0
     try:
         import matplotlib  # noqa: F401
@@ -328,6 +336,13 @@ def test_training_refuses_unknown_types_a_used_folder_and_bad_labels(base_dir: P
     typo = dataclasses.replace(config, corpora=[dataclasses.replace(config.corpora[0], types=["Drugs", "Diseases"])])
     with pytest.raises(ConfigError, match="none of its head's types"):
         train(typo)
+    dev_typo = tmp_path / "dev-typo.pubtator"
+    dev_typo.write_text((tmp_path / "dev.pubtator").read_text().replace("\tDrug", "\tdrug").replace("\tDisease", "\tdisease"))
+    bad_dev = dataclasses.replace(config, corpora=[dataclasses.replace(config.corpora[0], dev=f"pubtator:{dev_typo}")])
+    with pytest.raises(ConfigError, match="occurs in its dev data"):
+        train(bad_dev)
+    with pytest.raises(ConfigError, match="'bc5cdr' is a built-in head"):
+        dataclasses.replace(config, corpora=[dataclasses.replace(config.corpora[0], head="bc5cdr")])
     assert not (tmp_path / "run").exists()  # nothing written for a run that could not start
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("keep me", encoding="utf-8")

@@ -429,6 +429,21 @@ def test_non_utf8_deep_in_a_streamed_file_names_its_line(tmp_path: Path) -> None
         read_pubtator(path)
 
 
+def test_a_byte_order_mark_is_not_text(tmp_path: Path) -> None:
+    """Windows editors start UTF-8 files with U+FEFF; offsets and ids must not count it."""
+    bom = "\ufeff"
+    (tmp_path / "n.txt").write_text(bom + "No asthma.", encoding="utf-8")
+    (tmp_path / "n.ann").write_text("T1\tProblem 3 9\tasthma\n", encoding="utf-8")
+    [doc] = read_brat(tmp_path)
+    assert doc.text == "No asthma." and doc.spans[0].text == "asthma"
+    (tmp_path / "p.pubtator").write_text(bom + "7|t|No asthma.\n7|a|Fine.\n7\t3\t9\tasthma\tDisease\t-1\n\n", encoding="utf-8")
+    [doc] = read_pubtator(tmp_path / "p.pubtator")
+    assert doc.doc_id == "7" and doc.spans[0].text == "asthma"
+    (tmp_path / "i.tsv").write_text(bom + "Patient\tO\nasthma\tB-Problem\n", encoding="utf-8")
+    [doc] = read_iob(tmp_path / "i.tsv")
+    assert doc.text.startswith("Patient") and doc.spans[0].text == "asthma"
+
+
 SECRET = "Zelda Quixby quinine"
 
 

@@ -23,7 +23,7 @@ import tomllib
 
 from clinnlp.errors import ConfigError, InputError
 from clinnlp.extensions import MENTION_LABELS
-from clinnlp.ner.labels import get_head
+from clinnlp.ner.labels import BUILTIN_HEADS, get_head
 
 PRECISIONS = ("auto", "bf16", "fp16", "no")
 MIXINGS = ("proportional", "round_robin")
@@ -130,6 +130,12 @@ class TrainConfig:
             raise ConfigError(f"corpus names must be unique: {names}")
         heads: dict[str, tuple[str, ...]] = {}
         for c in self.corpora:
+            builtin = BUILTIN_HEADS.get(c.head)
+            if builtin is not None and ((c.types and tuple(c.types) != builtin.types) or c.labels):
+                raise ConfigError(
+                    f"corpora {c.name!r}: {c.head!r} is a built-in head (types {', '.join(builtin.types)}, labels fixed by "
+                    f"clinnlp); give a head of your own types and labels a name of its own (head = \"{c.name}\")"
+                )
             types = get_head(c.head, c.types or None).types
             if heads.setdefault(c.head, types) != types:
                 raise ConfigError(f"head {c.head!r} is given two different type lists")

@@ -35,7 +35,7 @@ from clinnlp.training.config import CorpusConfig, TrainConfig, load_config
 
 from clinnlp.errors import ClinnlpError, ConfigError
 from clinnlp.metrics import score_mentions
-from clinnlp.ner.labels import Head, get_head
+from clinnlp.ner.labels import DEFAULT_MIN_SCORE, Head, get_head
 from clinnlp.ner.model import LoraSettings, MultiHeadTokenClassifier, load_tokenizer, resolve_base
 from clinnlp.ner.predict import pad_batch, predict_documents
 from clinnlp.ner.windows import IGNORE, SpecialTokens, Window, encode_texts, make_windows, spans_to_token_labels
@@ -70,6 +70,9 @@ class TrainResult:
     best_dir: Path
     last_dir: Path
     best_f1: float
+    #: the best checkpoint's mean dev F1 without mentions under the cut-off that ``extract``
+    #: and ``evaluate`` apply (selection uses ``best_f1``, the model's raw decoding)
+    best_f1_min_score: float
     best_step: int
     best_epoch: int
     steps: int
@@ -100,20 +103,22 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
-def _check_types(corpus: str, types: tuple[str, ...], docs: Sequence[GoldDocument]) -> None:
-    """Refuse a head none of whose types occurs in the train data (a typo in ``types`` would
-    otherwise train on nothing and still report dev F1 1.0), and warn about the types that
-    are missing or that the data has and the head does not (their mentions are not learnt)."""
+def _check_types(corpus: str, types: tuple[str, ...], docs: Sequence[GoldDocument], split: str = "train") -> None:
+    """Refuse a head none of whose types occurs in the train (or dev) data (a typo in ``types``
+    would otherwise train on nothing and still report dev F1 1.0, or select on a dev F1 of 0),
+    and warn about the types that are missing or that the data has and the head does not
+    (their mentions are not learnt, or not scored)."""
     counts = Counter(span.label for doc in docs for span in doc.spans)
     if not any(counts[t] for t in types):
         found = ", ".join(f"{t} ({n})" for t, n in counts.most_common()) or "none"
-        raise ConfigError(f"corpus {corpus!r}: none of its head's types ({', '.join(types)}) occurs in its train data; types found: {found}")
+        raise ConfigError(f"corpus {corpus!r}: none of its head's types ({', '.join(types)}) occurs in its {split} data; types found: {found}")
     missing = [t for t in types if not counts[t]]
     unused = [f"{t} ({n})" for t, n in counts.most_common() if t not in types]
     if missing:
-        logger.warning("corpus %s: head types with no train mention: %s", corpus, ", ".join(missing))
+        logger.warning("corpus %s: head types with no %s mention: %s", corpus, split, ", ".join(missing))
     if unused:
-        logger.warning("corpus %s: train mentions of types the head does not have, not learnt: %s", corpus, ", ".join(unused))
+        what = "not learnt" if split == "train" else "not scored"
+        logger.warning("corpus %s: %s mentions of types the head does not have, %s: %s", corpus, split, what, ", ".join(unused))
 
 
 def load_corpora(config: TrainConfig, tokenizer: Any) -> list[CorpusData]:
@@ -132,6 +137,7 @@ def load_corpora(config: TrainConfig, tokenizer: Any) -> list[CorpusData]:
         if not train_docs or not dev_docs:
             raise ConfigError(f"corpus {c.name!r} has no train or no dev documents")
         _check_types(c.name, head.types, train_docs)
+        _check_types(c.name, head.types, dev_docs, "dev")
         windows: list[Window] = []
         dropped = tokens = 0
         for index, encoded in enumerate(encode_texts(tokenizer, [d.text for d in train_docs])):
@@ -225,12 +231,18 @@ def evaluate(
             ((d.doc_id, d.spans, [p[:3] for p in spans]) for d, spans in zip(c.dev_docs, predicted)),
             types=c.head.types,
         )
+        # what extract and evaluate give: they drop mentions under the mention-score cut-off
+        kept = score_mentions(
+            ((d.doc_id, d.spans, [p[:3] for p in spans if p.score >= DEFAULT_MIN_SCORE]) for d, spans in zip(c.dev_docs, predicted)),
+            types=c.head.types,
+        )
         strict = result["strict"]["micro"]
         scores[c.name] = {
             "f1": strict["f1"],
             "precision": strict["precision"],
             "recall": strict["recall"],
             "lenient_f1": result["lenient"]["micro"]["f1"],
+            "f1_min_score": kept["strict"]["micro"]["f1"],
         }
     model.train(was_training)
     return scores
@@ -373,6 +385,7 @@ def train(config: TrainConfig) -> TrainResult:
     metrics_path.write_text("", encoding="utf-8")
     history: list[dict[str, Any]] = []
     best_f1, best_step, best_epoch, bad_evals = -1.0, 0, 0, 0
+    best_f1_min_score = 0.0
     step = epochs_done = tokens = 0
     train_seconds = 0.0
     started = time.perf_counter()
@@ -383,7 +396,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     def run_eval(epoch: int) -> bool:
         """Evaluate, log, keep the best; True when patience has run out."""
-        nonlocal best_f1, best_step, best_epoch, bad_evals, loss_sum, loss_steps, last_eval_step
+        nonlocal best_f1, best_f1_min_score, best_step, best_epoch, bad_evals, loss_sum, loss_steps, last_eval_step
         dev = evaluate(model, tokenizer, corpora, config, device)
         mean_f1 = sum(s["f1"] for s in dev.values()) / len(dev)
         record = {
@@ -406,7 +419,9 @@ def train(config: TrainConfig) -> TrainResult:
                     f"{record['train_loss']:.4f}" if record["train_loss"] is not None else "-", per_corpus, mean_f1)
         if mean_f1 > best_f1 + 1e-6:
             best_f1, best_step, best_epoch, bad_evals = mean_f1, step, epoch, 0
+            best_f1_min_score = sum(s["f1_min_score"] for s in dev.values()) / len(dev)
             _save(accelerator.unwrap_model(model), best_dir)
+            shutil.copyfile(output / "train_config.json", best_dir / "train_config.json")  # the model says where it came from
             return False
         bad_evals += 1
         return bool(config.patience) and bad_evals >= config.patience
@@ -461,6 +476,7 @@ def train(config: TrainConfig) -> TrainResult:
         best_dir=best_dir,
         last_dir=last_dir,
         best_f1=best_f1,
+        best_f1_min_score=best_f1_min_score,
         best_step=best_step,
         best_epoch=best_epoch,
         steps=step,
@@ -490,12 +506,15 @@ def _progress(enabled: bool) -> Any:
         )
     except ImportError:
         return None
+    from rich.console import Console
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),  # stdout is for the result line
         transient=False,
     )
 

@@ -22,7 +22,7 @@ from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ConfigError
 from clinnlp.extensions import FINDING, install_extensions
 from clinnlp.model_registry import resolve_model
-from clinnlp.ner.labels import BUILTIN_HEADS
+from clinnlp.ner.labels import BUILTIN_HEADS, DEFAULT_MIN_SCORE
 
 if TYPE_CHECKING:  # the model code (and torch) is loaded with the first model, not here
     from clinnlp.ner.windows import PredictedSpan
@@ -218,7 +218,7 @@ def _adapter_sha(path: Path) -> str | None:
         "native_labels": False,
         "device": "cpu",
         "batch_size": 16,
-        "min_score": 0.7,
+        "min_score": DEFAULT_MIN_SCORE,
         "precision": "fp32",
         "batch_tokens": None,
         "domain": None,

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 from clinnlp.errors import ConfigError
 
+#: Mentions whose score (mean token probability) is under this are dropped by the pipeline
+#: (``min_score`` of ``clinnlp_transformer_ner``; chosen on dev, see the model card).
+DEFAULT_MIN_SCORE = 0.7
+
 OUTSIDE = "O"
 
 

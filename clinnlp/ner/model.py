@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -255,6 +256,7 @@ class MultiHeadTokenClassifier(nn.Module):
             save_file(_plain(self.encoder.state_dict()), str(out / ENCODER_FILE))
             (out / ADAPTER_FILE).unlink(missing_ok=True)
             (out / ENCODER_DELTA_FILE).unlink(missing_ok=True)
+        _umask_mode(out)
         return out
 
     @classmethod
@@ -350,6 +352,15 @@ def _read_delta(path: Path, base_state: dict[str, torch.Tensor]) -> dict[str, to
     except (OSError, SafetensorError) as exc:
         raise ResourceError(f"{path}: unreadable ({exc})") from None
     return apply_delta(base_state, delta, metadata, str(path))
+
+
+def _umask_mode(folder: Path) -> None:
+    """Give the saved files the mode the umask allows (safetensors writes 0o600 files), so a
+    model shared with colleagues or a service account can be loaded by them."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.glob("*.safetensors"):
+        path.chmod(0o666 & ~umask)
 
 
 def _known_sha(base: str) -> str | None:

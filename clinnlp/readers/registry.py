@@ -117,6 +117,13 @@ def corpus_domain(name: str) -> str | None:
     return "literature" if name == "pubtator" else None
 
 
+def split_title(specs: Iterable[str], split: str) -> str:
+    """`` (dev)`` for titles when a spec is a corpus card; a generic format (``brat:PATH``)
+    reads the whole path, so naming a split there would say something untrue."""
+    cards = [spec for spec in specs if spec.partition(":")[0] in CARDS]
+    return f" ({split})" if cards else ""
+
+
 def corpus_names() -> list[str]:
     """Every name a spec may start with: the corpus cards, then the generic formats."""
     return [*CARDS, *(f for f in FORMATS if f not in CARDS)]
@@ -182,7 +189,7 @@ def _missing_under_root(name: str, path: Path, root: Path | None) -> str:
     move = "run from the project folder, " if root is None and not os.environ.get(ROOT_ENV) else ""
     return (
         f"{name}: no such file or folder {path}; the corpora root {used} ({source}) {state}. "
-        f"To use another root, {move}pass --root DIR or set ${ROOT_ENV}; or give the path as {name}:PATH"
+        f"To use another root, {move}pass --root DIR (corpora_root=DIR for clinnlp train) or set ${ROOT_ENV}; or give the path as {name}:PATH"
     )
 
 

@@ -141,7 +141,8 @@ def merge_attributes(into: dict[str, str], new: dict[str, str]) -> None:
 
 
 def read_utf8(path: Path) -> str:
-    """The whole file as UTF-8 text, newlines untouched.
+    """The whole file as UTF-8 text, newlines untouched, a leading byte-order mark dropped
+    (as ``clinnlp extract`` drops it: editors on Windows add one, and it is not text).
 
     Every failure is an :class:`InputError` naming the file (and, for a bad byte, its
     line and offset), so the CLI prints one line instead of a ``UnicodeDecodeError``.
@@ -153,7 +154,7 @@ def read_utf8(path: Path) -> str:
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise not_utf8_error(path, data, exc.start) from None
 
@@ -162,10 +163,11 @@ def utf8_lines(path: Path, *, newline: str | None = "") -> Iterator[tuple[int, s
     """``(line number, line)`` of a UTF-8 file, streamed, with :func:`read_utf8`'s errors.
 
     Decoding runs a chunk ahead of the lines, so on a bad byte the file is scanned again
-    to name the line it sits on rather than the line being read.
+    to name the line it sits on rather than the line being read. A leading byte-order mark
+    is dropped, as by :func:`read_utf8`.
     """
     try:
-        handle = path.open(encoding="utf-8", newline=newline)
+        handle = path.open(encoding="utf-8-sig", newline=newline)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:
