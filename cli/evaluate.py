@@ -37,6 +37,7 @@ def evaluate(
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     max_docs: Annotated[int, typer.Option(help="Score only the first N documents of each corpus (0 = all); for quick checks.", min=0)] = 0,
     gold_spans: Annotated[bool, typer.Option("--gold-spans", help="Score assertion on the gold mentions themselves, so NER errors don't blur it.")] = False,
+    head: Annotated[str | None, typer.Option(help="With --label-map: the model head trained on this corpus's types (default: the first custom head whose types the map names); see clinnlp models.")] = None,
     assertion_types: Annotated[str | None, typer.Option(help="Comma-separated types whose gold mentions the assertion block covers (default: all).")] = None,
 ) -> None:
     """Run the pipeline on each corpus's raw text and score its mentions (strict and lenient).
@@ -80,6 +81,7 @@ def evaluate(
             max_docs=max_docs,
             gold_spans=gold_spans,
             assertion_types=[t.strip() for t in assertion_types.split(",") if t.strip()] if assertion_types else None,
+            head=head,
             on_corpus=on_corpus,
         )
     output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

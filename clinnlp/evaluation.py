@@ -192,10 +192,14 @@ def evaluate(
     gold_spans: bool = False,
     assertion_types: Sequence[str] | None = None,
     on_corpus: Callable[[str, int], Progress | None] | None = None,
+    head: str | None = None,
 ) -> dict[str, Any]:
     """Metrics in the ``metrics.json`` shape over all ``data``; with several corpora, types
     are prefixed with the corpus name (``bc5cdr/Disease``; ``brat-2/...`` for a second
     ``brat:`` folder) so they stay apart.
+
+    ``head`` names the model head that tags a corpus given with a label map (default: the
+    first custom head whose types the map names; see :func:`custom_head`).
 
     ``assertion_types`` limits the assertion block to gold mentions of those types (the
     corpus's own with ``gold_spans`` or a model head of the corpus, else clinnlp types);
@@ -208,6 +212,9 @@ def evaluate(
     if not data:
         raise ConfigError("give at least one --data CORPUS[:PATH]")
     heads = resolve_model(model).heads if ner in ("transformer", "hybrid") else {}
+    if head is not None and (ner != "transformer" or head not in heads):
+        known = f"the model's heads: {', '.join(heads)}" if heads else "--head needs --ner transformer"
+        raise ConfigError(f"--head {head!r}: not a head to score with; {known}")
     all_examples: list[Any] = []
     assertion_pairs: list[AssertionPair] = []
     assertion_data = False
@@ -226,7 +233,7 @@ def evaluate(
         raw_docs = docs
         head = CARD_HEADS.get(item.name)
         native = ner == "transformer" and head is not None and head in heads
-        custom = custom_head(heads, label_map) if ner == "transformer" and not native else None
+        custom = (head or custom_head(heads, label_map)) if ner == "transformer" and not native else None
         if native and head is not None:
             nlp = load(ner="transformer", model=model, heads=(head,), native_labels=True, device=device)
             eval_types = list(label_map.eval_types)

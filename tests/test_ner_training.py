@@ -324,6 +324,10 @@ def test_a_custom_head_with_labels_makes_records_and_is_scored_by_evaluate(base_
     assert custom_head({"bc5cdr": ["Chemical", "Disease"], "toy": ["Drug", "Disease"]}, label_map) == "toy"
     metrics = evaluate([DataSpec(f"pubtator:{tmp_path / 'dev.pubtator'}", "pubtator", label_map)], model=str(bare), ner="transformer")
     assert set(metrics["strict"]["by_type"]) == {"DIAGNOSIS", "MEDICATION"} and metrics["strict"]["micro"]["fn"] > 0
+    spec = DataSpec(f"pubtator:{tmp_path / 'dev.pubtator'}", "pubtator", label_map)
+    assert evaluate([spec], model=str(bare), ner="transformer", head="toy")["docs"] == metrics["docs"]
+    with pytest.raises(ConfigError, match="the model's heads: toy"):
+        evaluate([spec], model=str(bare), ner="transformer", head="nope")
     (tmp_path / "bad.json").write_text('{"label_map": {"Drug": "MEDICINE"}}', encoding="utf-8")
     with pytest.raises(ConfigError, match="'MEDICINE' is not a clinnlp type"):
         read_label_map_file(tmp_path / "bad.json")

@@ -548,3 +548,13 @@ def test_gold_span_checks_itself() -> None:
         GoldSpan(0, 3, "X", "ab")
     span = GoldSpan(0, 3, "X", "abc", attributes={"a": "b"})
     assert span in {span}  # hashable despite the attributes dict
+
+
+def test_iob_tags_with_spaces_and_binary_files_are_refused_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.tsv"
+    path.write_text("Patient\tO\nasthma\tB-Problem extra\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"t\.tsv:2: the tag"):
+        read_iob(path)
+    path.write_bytes(b"Patient\tO\nas\x00thma\tO\n")
+    with pytest.raises(InputError, match=r"t\.tsv:2: a NUL byte"):
+        read_iob(path)

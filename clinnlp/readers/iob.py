@@ -68,10 +68,12 @@ def _read_groups(path: Path) -> tuple[list[list[_Sentence]], bool]:
         if len(cols) < 2 or not cols[0]:
             found = "one column" if len(cols) < 2 else "an empty token"
             raise InputError(f"{path}:{lineno}: expected 'token<TAB>tag', found {found}")
-        tag = cols[-1]
-        if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-", "S-", "E-")):
+        tag = cols[-1].strip()
+        if "\x00" in line:
+            raise InputError(f"{path}:{lineno}: a NUL byte: this looks like a binary file, not IOB/CoNLL text")
+        if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-", "S-", "E-") and not any(c.isspace() for c in tag)):
             raise InputError(
-                f"{path}:{lineno}: the tag (last column) is not O, B-TYPE or I-TYPE (or S-/E-TYPE)"
+                f"{path}:{lineno}: the tag (last column) is not O, B-TYPE or I-TYPE (or S-/E-TYPE), TYPE without spaces"
             )
         sentence.append((cols[0], tag, lineno))
     if sentence:
