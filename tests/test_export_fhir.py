@@ -154,6 +154,23 @@ def test_subject_and_note_id_from_omop_metadata(note_bundle: dict[str, Any]) -> 
     assert bundle == record_to_bundle(record, text=NOTE, metadata={"note_id": 42, "person_id": 7})  # stable ids
 
 
+def test_the_notes_date_dates_what_was_recorded_never_the_observations() -> None:
+    record = extract(NOTE, doc_id="42", ner="lexicon")
+    bundle = record_to_bundle(record, text=NOTE, metadata={"note_id": 42, "note_date": "2021-03-04", "note_datetime": "2021-03-04 10:30:00"})
+    Bundle.model_validate(bundle)
+    doc = _resources(bundle, "DocumentReference")[0]
+    assert doc["context"] == {"period": {"start": "2021-03-04"}} and "date" not in doc  # an instant needs a time zone
+    assert _by_text(bundle, "Condition", "pneumonia")["recordedDate"] == "2021-03-04"
+    assert _by_text(bundle, "MedicationStatement", "metformin")["dateAsserted"] == "2021-03-04"
+    assert _by_text(bundle, "FamilyMemberHistory", "breast cancer")["date"] == "2021-03-04"
+    assert all("effectiveDateTime" not in o and "issued" not in o for o in _resources(bundle, "Observation"))
+    zoned = record_to_bundle(record, text=NOTE, metadata={"CHARTTIME": "2021-03-04T10:30+01:00"})
+    Bundle.model_validate(zoned)
+    assert _resources(zoned, "DocumentReference")[0]["date"] == "2021-03-04T10:30:00+01:00"
+    undated = record_to_bundle(record, text=NOTE, metadata={"note_date": "March 4th"})
+    assert "recordedDate" not in _by_text(undated, "Condition", "pneumonia")
+
+
 @pytest.mark.parametrize(
     ("per_day", "expected"),
     [(2.0, (2, 1, "d")), (1.0, (1, 1, "d")), (0.5, (1, 2, "d")), (1 / 7, (1, 1, "wk")), (12.0, (12, 1, "d")), (1.5, (3, 2, "d"))],

@@ -26,6 +26,14 @@ Mapping choices (the README's "FHIR and OMOP outputs" section says the same):
   pressure as systolic/diastolic components), ``interpretation``, and for findings without a
   value ``valueCodeableConcept`` Present/Absent (SNOMED CT), so a negated symptom reads "Absent".
 
+The note's date, when the source gives one (OMOP NOTE ``note_datetime``/``note_date``, MIMIC
+``CHARTTIME``/``CHARTDATE``, or a ``date`` field; see :data:`NOTE_DATE_FIELDS`), is the
+DocumentReference's ``date`` (an instant: only when the value has a time zone) and
+``context.period.start``, and when each mention was recorded: ``Condition.recordedDate``,
+``MedicationStatement.dateAsserted``, ``FamilyMemberHistory.date``. A date-time without a
+time zone is cut to its date, as FHIR requires a zone once a time is given. Observations get
+no date: a value quoted in a note may have been measured days before it.
+
 The subject is ``Patient/<person_id>`` when the source gives one (OMOP NOTE), else a logical
 reference by identifier to "the patient of this note". Ids are UUIDs derived from the doc id
 and the mention, so re-running on the same note gives the same Bundle.
@@ -140,6 +148,30 @@ def _uuid(*parts: object) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(map(str, parts))))
 
 
+#: Metadata fields that date a note, most precise first (matched case-insensitively).
+NOTE_DATE_FIELDS = ("note_datetime", "charttime", "note_date", "chartdate", "date")
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:\d{2})?)?")
+
+
+def note_date(metadata: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``(dateTime, instant)`` of the note from its metadata, each None when not available.
+
+    ``dateTime`` is the date alone unless the value has a time zone; ``instant`` needs one."""
+    fields = {str(k).lower(): v for k, v in metadata.items()}
+    for name in NOTE_DATE_FIELDS:
+        value = fields.get(name)
+        match = _DATE.fullmatch(str(value).strip()) if value is not None else None
+        if match is None:
+            continue
+        day, time, zone = match.groups()
+        if time and zone:
+            seconds = time if time.count(":") == 2 else f"{time}:00"
+            stamp = f"{day}T{seconds}{zone}"
+            return stamp, stamp
+        return day, None
+    return None, None
+
+
 class _BundleBuilder:
     """Collects the entries of one record's Bundle; one instance per record."""
 
@@ -151,6 +183,7 @@ class _BundleBuilder:
         self.doc_uuid = _uuid(self.key, "DocumentReference")
         self.doc_ref = {"reference": f"urn:uuid:{self.doc_uuid}", "type": "DocumentReference"}
         self.subject = self._subject()
+        self.date, self.instant = note_date(metadata)
         self.entries: list[dict[str, Any]] = []
 
     def _subject(self) -> dict[str, Any]:
@@ -186,6 +219,10 @@ class _BundleBuilder:
             "status": "current",
             "content": [{"attachment": attachment}],
         }
+        if self.instant is not None:
+            resource["date"] = self.instant
+        if self.date is not None:
+            resource["context"] = {"period": {"start": self.date}}
         if self.subject.get("reference"):
             resource["subject"] = self.subject
         return resource
@@ -237,6 +274,8 @@ class _BundleBuilder:
         resource["verificationStatus"] = _concept(CONDITION_VERIFICATION, *status)
         resource["code"] = codeable_concept(dx.codes, dx.text)
         resource["subject"] = self.subject
+        if self.date is not None:
+            resource["recordedDate"] = self.date
         resource["evidence"] = [{"detail": [self.doc_ref]}]
         if a.historical and not a.resolved:
             resource["note"] = [{"text": "Mentioned as history; the note does not say whether it is still active."}]
@@ -261,6 +300,8 @@ class _BundleBuilder:
         resource = self._base("FamilyMemberHistory", kind, index, mention)
         resource["status"] = "partial"
         resource["patient"] = self.subject
+        if self.date is not None:
+            resource["date"] = self.date
         resource["relationship"] = _concept(ROLE_CODE, *self._relative(mention))
         condition: dict[str, Any] = {"code": codeable_concept(mention.codes, mention.text)}
         if mention.assertion.uncertain:
@@ -290,6 +331,8 @@ class _BundleBuilder:
             resource["statusReason"] = [{"text": "allergy or intolerance"}]
         resource["medicationCodeableConcept"] = codeable_concept(med.codes, med.text)
         resource["subject"] = self.subject
+        if self.date is not None:
+            resource["dateAsserted"] = self.date
         resource["derivedFrom"] = [self.doc_ref]
         dosage = self._dosage(med)
         if dosage:
