@@ -222,10 +222,23 @@ def test_family_does_not_spill_onto_the_patient(nlp: Language) -> None:
         ("Watch for bleeding at the site.", "bleeding"),
         ("If she develops shortness of breath, return.", "shortness of breath"),
         ("Should the patient develop fever, call the clinic.", "fever"),
+        ("If fever develops, return to the ED.", "fever"),
+        ("Albuterol 2 puffs q4h prn wheezing.", "wheezing"),  # a PRN reason: why to give it, not a finding
+        ("Acetaminophen 650 mg q6h as needed for pain.", "pain"),
     ],
 )
 def test_hypothetical_cues(nlp: Language, text: str, mention: str) -> None:
     assert assertions(nlp, text, mention) == [flags(hypothetical=True)]
+
+
+def test_a_conditional_scope_ends_at_a_comma(nlp: Language) -> None:
+    """The main clause after "If X," and the next drug of a list after "prn," are not conditional."""
+    assert assertions(nlp, "If fever, call cardiology.", "fever", "cardiology")[1] == flags()
+    assert assertions(nlp, "Ibuprofen prn, metoprolol 25 mg daily.", "Ibuprofen", "metoprolol") == [flags(), flags()]
+
+
+def test_likely_after_a_diagnosis_is_uncertain(nlp: Language) -> None:
+    assert assertions(nlp, "UTI likely.", "UTI") == [flags(uncertain=True)]
 
 
 def test_a_refused_or_declined_drug_is_negated(nlp: Language) -> None:

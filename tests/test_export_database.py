@@ -255,3 +255,16 @@ def test_an_existing_cdm_note_nlp_table_is_used_as_it_is(database_url: str) -> N
     rows = _rows(database_url)
     assert len(rows) == sum(_mentions(r) for r, _ in items)
     assert sorted(int(str(r["note_nlp_id"])) for r in rows)[0] >= 1 and len({r["note_nlp_id"] for r in rows}) == len(rows)
+
+
+def test_term_exists_follows_the_ohdsi_convention() -> None:
+    """Y when the patient has or had it: a resolved condition did exist (past); a rule-out, an
+    unlikely diagnosis, a PRN reason and a drug the patient is allergic to do not."""
+    from clinnlp.export.omop import note_nlp_rows
+    from clinnlp.pipeline import extract
+
+    text = "Pneumonia resolved. Rule out sepsis. Diabetes mellitus is unlikely. Tylenol prn fever.\nALLERGIES:\nPenicillin (rash).\n"
+    rows = {r["lexical_variant"]: r for r in note_nlp_rows(extract(text, doc_id="1", ner="lexicon"), note_id=1, text=text)}
+    assert (rows["Pneumonia"]["term_exists"], rows["Pneumonia"]["term_temporal"]) == ("Y", "past")
+    assert [rows[w]["term_exists"] for w in ("sepsis", "Diabetes mellitus", "fever", "Penicillin")] == ["N"] * 4
+    assert rows["Tylenol"]["term_exists"] == "Y"

@@ -65,7 +65,8 @@ def test_each_sample_note_gives_a_valid_bundle_with_evidence(sample_notes: list[
         Bundle.model_validate(bundle)  # raises on any invalid element
         kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
         assert kinds[0] == "DocumentReference"
-        mentions = len(record.diagnoses) + len(record.findings) + sum(not m.assertion.family for m in record.medications)
+        observed = [f for f in record.findings if not (f.assertion.hypothetical and not f.assertion.family)]
+        mentions = len(record.diagnoses) + len(observed) + sum(not m.assertion.family for m in record.medications)
         assert len(kinds) == 1 + mentions, path.name
         for entry in bundle["entry"][1:]:
             start, length = _span(entry["resource"])
@@ -284,3 +285,25 @@ def test_bare_vitals_and_count_units_get_ucum_codes() -> None:
                   if e["resource"]["resourceType"] == "Observation"}
     assert quantities["HR"]["code"] == "/min" and quantities["RR"]["code"] == "/min"
     assert quantities["WBC"]["code"] == "10*3/uL"
+
+
+def test_what_the_patient_may_get_or_had_is_exported_as_such() -> None:
+    """A PRN reason or an "if" symptom is no Observation; HH/LL keep their direction; the
+    strength survives a dose in tablets; MIMIC's SUBJECT_ID is the subject; bad dates are dropped."""
+    text = (
+        "Albuterol 2 puffs inhaled q4h prn wheezing. If fever develops, return to ED.\n"
+        "Lisinopril 10 mg tablet, take 1 tablet PO daily.\nK 6.8 (HH). Glucose 45 mg/dL (LL).\n"
+    )
+    record = extract(text, doc_id="n", ner="lexicon")
+    bundle = record_to_bundle(record, text=text, metadata={"SUBJECT_ID": 22532, "CHARTDATE": "2024-02-30"})
+    Bundle.model_validate(bundle)
+    observed = {o["code"]["text"].lower() for o in _resources(bundle, "Observation")}
+    assert not observed & {"wheezing", "fever"} and {"k", "glucose"} <= observed
+    codes = {o["code"]["text"].lower(): o["interpretation"][0]["coding"][0]["code"] for o in _resources(bundle, "Observation")}
+    assert (codes["k"], codes["glucose"]) == ("HH", "LL")
+    assert _by_text(bundle, "MedicationStatement", "lisinopril")["dosage"][0]["text"] == "10 mg 1 tablet oral daily"
+    assert _resources(bundle, "DocumentReference")[0]["subject"] == {"reference": "Patient/22532", "type": "Patient"}
+    assert "context" not in _resources(bundle, "DocumentReference")[0]  # 30 February is no date
+    from clinnlp.export.fhir import note_date
+
+    assert note_date({"note_datetime": "2024-03-01T10:00:00+0000"}) == ("2024-03-01T10:00:00+00:00",) * 2

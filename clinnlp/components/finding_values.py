@@ -12,8 +12,9 @@ Conventions:
   normalised unit (``C`` -> ``°C``) or None when the note gives none (``HR 112``).
 * a compound value (blood pressure ``140/90``) has ``value`` None: one number cannot
   hold both, and the systolic alone would mislead a consumer comparing values.
-* ``interpretation`` is one of ``low``, ``high``, ``critical``, ``normal``,
-  ``abnormal``, from a flag after the value (``(L)``, ``H``, ``low``, ``(critical)``).
+* ``interpretation`` is one of ``low``, ``high``, ``critical low``, ``critical high``,
+  ``critical``, ``normal``, ``abnormal``, from a flag after the value (``(L)``, ``H``, ``low``,
+  ``(LL)``, ``HH``, ``critically high``, ``(critical)``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ Mapping choices (the README's "FHIR and OMOP outputs" section says the same):
   history of colon cancer") is not exported: FamilyMemberHistory cannot say a relative did
   *not* have a condition, and a consumer reading ``condition.code`` would record that they
   did (the record keeps the mention). Family medications are not exported either (a
-  MedicationStatement is about the patient).
+  MedicationStatement is about the patient), nor hypothetical findings ("return if fever
+  develops", "albuterol prn wheezing"): an Observation says something was observed.
 - medication: ``MedicationStatement`` with ``dosage`` (route as SNOMED CT, ``timing.repeat``
   from the normalised frequency, ``asNeededBoolean``, ``doseAndRate.doseQuantity`` in UCUM).
 - finding: ``Observation`` with ``valueQuantity`` (``valueString`` when not numeric; blood
@@ -34,7 +35,8 @@ DocumentReference's ``date`` (an instant: only when the value has a time zone) a
 time zone is cut to its date, as FHIR requires a zone once a time is given. Observations get
 no date: a value quoted in a note may have been measured days before it.
 
-The subject is ``Patient/<person_id>`` when the source gives one (OMOP NOTE), else a logical
+The subject is ``Patient/<person_id>`` when the source gives one (OMOP NOTE ``person_id``,
+MIMIC ``SUBJECT_ID``), else a logical
 reference by identifier to "the patient of this note". Ids are UUIDs derived from the doc id
 and the mention, so re-running on the same note gives the same Bundle.
 
@@ -52,6 +54,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import date
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -148,9 +151,12 @@ def _uuid(*parts: object) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(map(str, parts))))
 
 
+#: Metadata fields that name the patient: OMOP NOTE ``person_id``, MIMIC ``SUBJECT_ID``.
+SUBJECT_FIELDS = ("person_id", "subject_id")
+
 #: Metadata fields that date a note, most precise first (matched case-insensitively).
 NOTE_DATE_FIELDS = ("note_datetime", "charttime", "note_date", "chartdate", "date")
-_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:\d{2})?)?")
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?")
 
 
 def note_date(metadata: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -164,6 +170,12 @@ def note_date(metadata: Mapping[str, Any]) -> tuple[str | None, str | None]:
         if match is None:
             continue
         day, time, zone = match.groups()
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            continue  # 2024-02-30: not a date, and FHIR validators reject it
+        if zone and zone != "Z" and ":" not in zone:
+            zone = f"{zone[:3]}:{zone[3:]}"
         if time and zone:
             seconds = time if time.count(":") == 2 else f"{time}:00"
             stamp = f"{day}T{seconds}{zone}"
@@ -187,8 +199,9 @@ class _BundleBuilder:
         self.entries: list[dict[str, Any]] = []
 
     def _subject(self) -> dict[str, Any]:
-        person = self.metadata.get("person_id")
-        if person is not None and str(person).strip():
+        fields = {str(k).lower(): v for k, v in self.metadata.items()}
+        person = next((fields[k] for k in SUBJECT_FIELDS if fields.get(k) is not None and str(fields[k]).strip()), None)
+        if person is not None:
             return {"reference": f"Patient/{person}", "type": "Patient"}
         return {
             "type": "Patient",
@@ -341,8 +354,9 @@ class _BundleBuilder:
 
     def _dosage(self, med: Medication) -> dict[str, Any]:
         dosage: dict[str, Any] = {}
-        words = [q.text for q in (med.dose or med.strength,) if q is not None]
-        if med.form:
+        # "10 mg tablet, take 1 tablet": the strength says how much drug, the dose how many units
+        words = list(dict.fromkeys(q.text for q in (med.strength, med.dose) if q is not None))
+        if med.form and not any(med.form.lower() in w.lower() for w in words):
             words.append(med.form)
         if med.route:
             words.append(med.route)
@@ -449,6 +463,8 @@ def record_to_bundle(record: Record, *, text: str | None = None, metadata: Mappi
     for i, finding in enumerate(record.findings):
         if finding.assertion.family and finding.assertion.negated:
             continue
+        if finding.assertion.hypothetical and not finding.assertion.family:
+            continue  # "return if fever develops", "prn wheezing": nothing was observed
         builder.add(builder.family_history(i, "finding", finding) if finding.assertion.family else builder.observation(i, finding))
     return {
         "resourceType": "Bundle",

@@ -10,7 +10,8 @@ One row per mention (diagnoses, then medications, then findings). Mapping choice
 - ``note_nlp_concept_id`` / ``note_nlp_source_concept_id``: 0 unless a concept lookup is given
   (the database sink uses the target database's own CONCEPT table when it has one); the source
   code is always kept in ``term_modifiers`` as ``code=SYSTEM:CODE``.
-- ``term_exists``: ``N`` for negated, hypothetical or family mentions, else ``Y``;
+- ``term_exists``: ``N`` for negated (not resolved), uncertain, hypothetical or family
+  mentions and drugs the patient is allergic to, else ``Y`` (see :func:`term_exists`);
   ``term_temporal``: ``past`` for historical mentions, else ``present``;
   ``term_modifiers``: ``key=value`` pairs joined by ``;`` (assertion flags, subject, section,
   kind, medication attributes, finding value and interpretation, the codes), at most 2000 chars.
@@ -190,6 +191,16 @@ def _mentions(record: Record) -> Iterator[tuple[str, Mention]]:
         yield f"finding:{finding.kind}", finding
 
 
+def term_exists(mention: Mention) -> str:
+    """``Y`` when the patient has or had it (the OHDSI convention): ``N`` for negated (a
+    resolved one existed: ``Y``, with ``term_temporal`` past), uncertain (rule-out, possible,
+    unlikely), hypothetical and family mentions, and for a drug the patient is allergic to."""
+    a = mention.assertion
+    negated = a.negated and not a.resolved
+    allergic = isinstance(mention, Medication) and mention.status == "allergic"
+    return "N" if (negated or a.uncertain or a.hypothetical or a.family or allergic) else "Y"
+
+
 def note_nlp_rows(
     record: Record,
     *,
@@ -216,7 +227,7 @@ def note_nlp_rows(
             "nlp_system": system,
             "nlp_date": when.date() if isinstance(when, datetime) else date.today(),
             "nlp_datetime": when,
-            "term_exists": "N" if (a.negated or a.hypothetical or a.family) else "Y",
+            "term_exists": term_exists(mention),
             "term_temporal": "past" if a.historical else "present",
             "term_modifiers": _modifiers(kind, mention, code),
         })
