@@ -307,3 +307,13 @@ def test_what_the_patient_may_get_or_had_is_exported_as_such() -> None:
     from clinnlp.export.fhir import note_date
 
     assert note_date({"note_datetime": "2024-03-01T10:00:00+0000"}) == ("2024-03-01T10:00:00+00:00",) * 2
+
+
+def test_rates_and_lab_units_are_ucum_coded() -> None:
+    text = "TSH 0.02 mIU/L. eGFR >60 mL/min/1.73m2. Fentanyl patch 25 mcg/hr transdermal q72h."
+    bundle = record_to_bundle(extract(text, doc_id="u", ner="lexicon"), text=text)
+    Bundle.model_validate(bundle)
+    assert _by_text(bundle, "Observation", "egfr")["valueQuantity"]["code"] == "mL/min/{1.73_m2}"
+    assert _by_text(bundle, "Observation", "tsh")["valueQuantity"]["system"] == "http://unitsofmeasure.org"
+    rate = _by_text(bundle, "MedicationStatement", "fentanyl")["dosage"][0]["doseAndRate"][0]
+    assert rate == {"rateQuantity": {"value": 25.0, "unit": "mcg/h", "system": "http://unitsofmeasure.org", "code": "ug/h"}}

@@ -151,6 +151,8 @@ def _uuid(*parts: object) -> str:
     return str(uuid.uuid5(_NAMESPACE, "/".join(map(str, parts))))
 
 
+_RATE_UNIT = re.compile(r"/(?:h|hr|hour|min|minute)$", re.IGNORECASE)
+
 #: Metadata fields that name the patient: OMOP NOTE ``person_id``, MIMIC ``SUBJECT_ID``.
 SUBJECT_FIELDS = ("person_id", "subject_id")
 
@@ -373,7 +375,9 @@ class _BundleBuilder:
             dosage["timing"] = timing
         dose = quantity(med.dose)
         if dose is not None:
-            dosage["doseAndRate"] = [{"doseQuantity": dose}]
+            # "fentanyl 25 mcg/hr": an amount per time is a rate, not a dose
+            rate = _RATE_UNIT.search(med.dose.unit or "") if med.dose is not None else None
+            dosage["doseAndRate"] = [{"rateQuantity" if rate else "doseQuantity": dose}]
         if words:
             dosage["text"] = " ".join(" ".join(words).split())
         return dosage
