@@ -317,3 +317,10 @@ def test_rates_and_lab_units_are_ucum_coded() -> None:
     assert _by_text(bundle, "Observation", "tsh")["valueQuantity"]["system"] == "http://unitsofmeasure.org"
     rate = _by_text(bundle, "MedicationStatement", "fentanyl")["dosage"][0]["doseAndRate"][0]
     assert rate == {"rateQuantity": {"value": 25.0, "unit": "mcg/h", "system": "http://unitsofmeasure.org", "code": "ug/h"}}
+
+
+def test_a_maternal_grandmother_is_not_just_a_grandmother() -> None:
+    text = "FAMILY HISTORY:\nMaternal grandmother with breast cancer.\n"
+    bundle = record_to_bundle(extract(text, doc_id="f", ner="lexicon"), text=text)
+    Bundle.model_validate(bundle)
+    assert _by_text(bundle, "FamilyMemberHistory", "breast cancer")["relationship"]["coding"][0]["code"] == "MGRMTH"

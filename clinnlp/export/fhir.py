@@ -301,14 +301,16 @@ class _BundleBuilder:
         if self.text is not None:
             sentence = self.text[mention.sentence.start : mention.sentence.end].lower()
             at = mention.start - mention.sentence.start
-            best: tuple[int, str, str] | None = None
-            for word, (code, display) in _rules()["family_relations"].items():
-                for match in re.finditer(rf"\b{re.escape(word)}\b", sentence):
-                    distance = abs(match.start() - at)
-                    if best is None or distance < best[0]:
-                        best = (distance, code, display)
-            if best is not None:
-                return best[1], best[2]
+            found = [
+                (match.start(), match.end(), code, display)
+                for word, (code, display) in _rules()["family_relations"].items()
+                for match in re.finditer(rf"\b{re.escape(word)}\b", sentence)
+            ]
+            # "maternal grandmother" (MGRMTH), not the "grandmother" inside it
+            whole = [f for f in found if not any(o[0] <= f[0] and f[1] <= o[1] and (o[1] - o[0]) > (f[1] - f[0]) for o in found)]
+            if whole:
+                _, _, code, display = min(whole, key=lambda f: abs(f[0] - at))
+                return code, display
         return "FAMMEMB", "family member"
 
     def family_history(self, index: int, kind: str, mention: Mention) -> dict[str, Any]:
