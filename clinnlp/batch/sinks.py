@@ -42,12 +42,6 @@ def record_line(record: Record, doc: SourceDoc) -> str:
     return data
 
 
-def _line_id(line: str) -> str | None:
-    """The ``doc_id`` of a complete output line, read without parsing the whole record."""
-    key = line_key(line)
-    return None if key is None else key[0]
-
-
 def line_key(line: str) -> tuple[str, str | None] | None:
     """``(doc_id, text_sha256)`` of a record's JSON text (the hash None if absent), read from
     its first fields (a record's JSON starts with them) without parsing the whole record;

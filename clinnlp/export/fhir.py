@@ -35,10 +35,10 @@ DocumentReference's ``date`` (an instant: only when the value has a time zone) a
 time zone is cut to its date, as FHIR requires a zone once a time is given. Observations get
 no date: a value quoted in a note may have been measured days before it.
 
-The subject is ``Patient/<person_id>`` when the source gives one (OMOP NOTE ``person_id``,
-MIMIC ``SUBJECT_ID``), else a logical
-reference by identifier to "the patient of this note". Ids are UUIDs derived from the doc id
-and the mention, so re-running on the same note gives the same Bundle.
+The subject is ``Patient/<id>`` when the source gives one (OMOP NOTE ``person_id``, MIMIC
+``SUBJECT_ID``), else a logical reference by identifier to "the patient of this note". Ids
+are UUIDs derived from the doc id and the mention, so re-running on the same note gives the
+same Bundle.
 
 Resources are built as plain dicts (the JSON the spec defines) rather than with
 ``fhir.resources`` models, which would make that package a run-time dependency and which, in
@@ -53,7 +53,7 @@ import base64
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from fractions import Fraction
 from functools import lru_cache
@@ -161,14 +161,22 @@ NOTE_DATE_FIELDS = ("note_datetime", "charttime", "note_date", "chartdate", "dat
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?")
 
 
+def _field_values(metadata: Mapping[str, Any], names: Sequence[str]) -> Iterator[str]:
+    """The non-blank values of the fields ``names`` (case-insensitive: ``SUBJECT_ID`` is
+    ``subject_id``), in the order of ``names``."""
+    fields = {str(k).lower(): v for k, v in metadata.items()}
+    for name in names:
+        value = fields.get(name)
+        if value is not None and str(value).strip():
+            yield str(value).strip()
+
+
 def note_date(metadata: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """``(dateTime, instant)`` of the note from its metadata, each None when not available.
 
     ``dateTime`` is the date alone unless the value has a time zone; ``instant`` needs one."""
-    fields = {str(k).lower(): v for k, v in metadata.items()}
-    for name in NOTE_DATE_FIELDS:
-        value = fields.get(name)
-        match = _DATE.fullmatch(str(value).strip()) if value is not None else None
+    for value in _field_values(metadata, NOTE_DATE_FIELDS):
+        match = _DATE.fullmatch(value)
         if match is None:
             continue
         day, time, zone = match.groups()
@@ -201,8 +209,7 @@ class _BundleBuilder:
         self.entries: list[dict[str, Any]] = []
 
     def _subject(self) -> dict[str, Any]:
-        fields = {str(k).lower(): v for k, v in self.metadata.items()}
-        person = next((fields[k] for k in SUBJECT_FIELDS if fields.get(k) is not None and str(fields[k]).strip()), None)
+        person = next(_field_values(self.metadata, SUBJECT_FIELDS), None)
         if person is not None:
             return {"reference": f"Patient/{person}", "type": "Patient"}
         return {
