@@ -294,6 +294,27 @@ def test_mimic_noteevents_csv_bad_rows_become_one_error_line_each(tmp_path: Path
     assert summary.errors == 3
 
 
+def test_csv_row_with_an_unclosed_quote_is_one_error_and_the_rows_after_it_survive(tmp_path: Path) -> None:
+    # strict quotes: before, row 2 silently swallowed row 3 into its text
+    data = (
+        MIMIC_HEADER + "\n"
+        f'1,10,100,2101-01-01,,,Nursing,Note,,,"{NOTE}"\n'
+        '2,11,101,2101-01-02,,,Nursing,Note,,,"open text\nsecond line of 2, with a comma\n'
+        f'3,12,102,2101-01-03,,,Nursing,Note,,,"{NOTE}"\n'
+        "4,13,103,2101-01-04,,,Nursing,Note,,,unquoted fever\n"
+        '5,14,104,2101-01-05,,,Nursing,Note,,,"runs to the end\n'
+    )
+    csv_path = tmp_path / "NOTEEVENTS.csv"
+    csv_path.write_text(data, encoding="utf-8")
+    out = tmp_path / "notes.jsonl"
+    summary = run_batch(BatchJob(inputs=[str(csv_path)], out=str(out), settings=LEXICON))
+    assert _ids(out) == ["1", "3", "4"]
+    errors = _errors(out)
+    assert [e["doc_id"] for e in errors] == ["2", "5"] and summary.errors == 2
+    assert "unclosed quote" in errors[0]["reason"] and "1 more line(s)" in errors[0]["reason"]
+    assert "comma" not in errors[0]["reason"]  # no note text in the errors file
+
+
 def test_parquet_sink_resumes_from_parts_and_merges(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     notes = _folder(tmp_path, 9)

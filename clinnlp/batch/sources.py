@@ -18,6 +18,7 @@ import json
 import os
 import re
 import sys
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -181,11 +182,52 @@ class JsonlSource:
             yield SourceDoc(doc_id, checked, obj, error)
 
 
+#: A physical line that may start a CSV row: an id-like first field, quoted or not.
+_ROW_START = re.compile(r'"?[\w.:/-]{1,64}"?,')
+
+
+class _ReplayableLines:
+    """The lines ``csv.reader`` reads, kept since the last good row so that, after a
+    malformed row, the lines it swallowed can be read again.
+
+    Why by hand: ``csv`` has no recovery. A stray quote in one MIMIC note would otherwise
+    glue the rows after it into that note's text (non-strict parsing) or lose them with it
+    (strict parsing). The buffer is bounded by the reader's field size limit.
+    """
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self._pending: deque[str] = deque()
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _ReplayableLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._pending.popleft() if self._pending else next(self._lines)
+        self.taken.append(line)
+        return line
+
+    def row_done(self) -> None:
+        self.taken.clear()
+
+    def resync(self) -> tuple[str, int]:
+        """After a malformed row: the row's first line, and how many lines after it were
+        dropped with it. Reading goes on at the first later line that looks like a row start."""
+        first, rest = self.taken[0], self.taken[1:]
+        self.taken = []
+        start = next((i for i, line in enumerate(rest) if _ROW_START.match(line)), len(rest))
+        self._pending.extendleft(reversed(rest[start:]))
+        return first, start
+
+
 class CsvSource:
     """A CSV with a header; MIMIC-III ``NOTEEVENTS`` (``ROW_ID``, ``TEXT``) is recognised as is.
 
     Bytes that are not UTF-8 are kept as surrogates while parsing, so one bad row is an
-    error for that row only instead of stopping the reader for the whole file.
+    error for that row only instead of stopping the reader for the whole file. Quotes are
+    parsed strictly, and a row with a stray or unclosed quote is one error: reading resumes
+    at the next line that starts with an id, so the rows after it are not lost.
     """
 
     def __init__(self, input: str, options: SourceOptions) -> None:
@@ -218,7 +260,8 @@ class CsvSource:
         csv.field_size_limit(max(csv.field_size_limit(), READ_CAP_BYTES))
         with self.path.open("rb") as binary:
             handle = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
-            reader = csv.reader(handle)
+            lines = _ReplayableLines(handle)
+            reader = csv.reader(lines, strict=True)
             try:
                 header = next(reader)
             except StopIteration:
@@ -234,8 +277,13 @@ class CsvSource:
                 except StopIteration:
                     return
                 except csv.Error as exc:
-                    yield SourceDoc(where, None, {}, f"malformed CSV row ({exc})")
+                    first, dropped = lines.resync()
+                    lead = first.split(",", 1)[0].strip('"')
+                    doc_id = lead if id_at == 0 and _ID.fullmatch(lead) else where
+                    swallowed = f"; {dropped} more line(s) up to the next row were skipped with it" if dropped else ""
+                    yield SourceDoc(doc_id, None, {}, f"malformed CSV row, likely a stray or unclosed quote ({exc}){swallowed}")
                     continue
+                lines.row_done()
                 if not row:
                     continue
                 if len(row) != len(header):
