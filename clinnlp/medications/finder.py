@@ -92,6 +92,8 @@ def _forms(text: str, rules: MedicationRules) -> list[Attribute]:
 
 def _interval_per_day(n: float, unit: str) -> float:
     unit = unit.lower()
+    if unit.startswith("mi"):
+        return 1440.0 / n
     if unit.startswith("h"):
         return 24.0 / n
     if unit.startswith("w"):
