@@ -59,6 +59,20 @@ def test_numbered_list_with_amount_before_drug(nlp: Language, component: Medicat
     assert got["aspirin"]["frequency"] == freq("daily", 1.0, False)
 
 
+def test_attributes_wrapped_onto_the_next_line(nlp: Language, component: MedicationAttributes) -> None:
+    got = meds(nlp, component, "MEDICATIONS:\n1. Metoprolol tartrate\n   25 mg PO BID\n2. Lisinopril\n   10 mg daily\n")
+    assert got["metoprolol tartrate"]["strength"] == q("25 mg", 25.0, "mg")
+    assert got["metoprolol tartrate"]["route"] == "oral"
+    assert got["metoprolol tartrate"]["frequency"] == freq("BID", 2.0, False)
+    assert got["lisinopril"]["frequency"] == freq("daily", 1.0, False)
+    # fill only: the line above wins; a status on the wrapped line counts too
+    got = meds(nlp, component, "Metoprolol 50 mg\n25 mg PO BID, held\n")
+    assert got["metoprolol"]["strength"] == q("50 mg", 50.0, "mg") and got["metoprolol"]["status"] == "held"
+    # not after a blank line, nor from a line with other words, nor from the same line
+    for text in ("Metoprolol.\n\n25 mg PO BID\n", "Metoprolol.\nHR 80, 25 mg PO BID\n", "Metoprolol. 25 mg PO BID."):
+        assert "strength" not in meds(nlp, component, text)["metoprolol"], text
+
+
 def test_inhaler_strength_dose_range_and_prn(nlp: Language, component: MedicationAttributes) -> None:
     got = meds(nlp, component, "- Albuterol HFA 90 mcg 1-2 puffs inhaled q4-6h prn wheezing\n")
     assert got["albuterol"] == {

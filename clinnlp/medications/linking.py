@@ -12,7 +12,10 @@ medication component with the most judgement in it, and it only needs the attrib
   furosemide``), belong to that drug, but only fill what the text after it left empty;
 * status comes from the same regions (the text after the drug first), from an allergies
   section (``allergic``), and is shared by coordinated drugs (``Continue ceftriaxone and
-  azithromycin``).
+  azithromycin``);
+* a line that holds nothing but attributes (``   25 mg PO BID`` under ``1. Metoprolol
+  tartrate``) continues the last drug of the line above it, filling only what that drug
+  lacks; a blank line, a new section or any other word ends the continuation.
 """
 
 from __future__ import annotations
@@ -142,6 +145,46 @@ def link_attributes(doc: Doc, attrs: Sequence[Attribute] | None = None) -> None:
                 fields["status"] = status
             previous_status = status if from_before else None
             drug._.clinnlp_medication = fields or None
+    if has_sents:
+        _continue_wrapped_lines(doc, attrs, attr_starts, statuses, status_starts, sections, rules)
+
+
+def _continue_wrapped_lines(doc: Doc, attrs: Sequence[Attribute], attr_starts: Sequence[int],
+                            statuses: Sequence[StatusHit], status_starts: Sequence[int],
+                            sections: Sequence[Any], rules: MedicationRules) -> None:
+    """Give the attributes of attribute-only lines to the last drug of the line above."""
+    text = doc.text
+    last_drug: Span | None = None
+    previous_end = 0
+    for sent in doc.sents:
+        start, end = sent.start_char, sent.end_char
+        gap = text[previous_end:start]  # from the last character of the previous sentence
+        previous_end = start + len(sent.text.rstrip())
+        drugs = [e for e in sent.ents if e.label_ == MEDICATION]
+        if drugs:
+            last_drug = drugs[-1]
+            continue
+        if last_drug is None:
+            continue
+        if gap.count("\n") != 1 or section_at(sections, start) != section_at(sections, last_drug.start_char):
+            # a wrapped line starts on the next line: not in the same line, not after a blank one
+            last_drug = None
+            continue
+        line_attrs = _inside(attrs, (start, end), attr_starts)
+        line_statuses = _inside(statuses, (start, end), status_starts)
+        leftover = list(text[start:end])
+        for hit in [*line_attrs, *line_statuses]:
+            leftover[hit.start - start : hit.end - start] = " " * (hit.end - hit.start)
+        if not line_attrs or not rules.continuation_filler.match("".join(leftover)):
+            last_drug = None
+            continue
+        fields = dict(last_drug._.clinnlp_medication or {})
+        for key, value in medication_fields(line_attrs, [], rules).items():
+            if key in {"dose", "strength", "route", "frequency", "duration", "form"}:
+                fields.setdefault(key, value)
+        if line_statuses and "status" not in fields:
+            fields["status"] = line_statuses[0].status
+        last_drug._.clinnlp_medication = fields
 
 
 def _status(drug: Span, region: _Regions, statuses: Sequence[StatusHit], starts: Sequence[int],

@@ -90,6 +90,7 @@ class MedicationRules:
     clause_break: re.Pattern[str]
     max_before_chars: int
     conjunction_only: re.Pattern[str]
+    continuation_filler: re.Pattern[str]
 
 
 def _alternation(variants: Iterable[str]) -> str:
@@ -213,6 +214,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
         clause_break=re.compile(data["clause_break"], _FLAGS),
         max_before_chars=int(data["max_before_chars"]),
         conjunction_only=re.compile(data["conjunction_only"], _FLAGS),
+        continuation_filler=re.compile(data["continuation_filler"], _FLAGS),
     )
 
 
