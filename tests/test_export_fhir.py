@@ -324,3 +324,24 @@ def test_a_maternal_grandmother_is_not_just_a_grandmother() -> None:
     bundle = record_to_bundle(extract(text, doc_id="f", ner="lexicon"), text=text)
     Bundle.model_validate(bundle)
     assert _by_text(bundle, "FamilyMemberHistory", "breast cancer")["relationship"]["coding"][0]["code"] == "MGRMTH"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Family history: mother and sister with breast cancer.", {"breast cancer": ["MTH", "SIS"]}),
+        ("FH: Father had MI at 50; brother with diabetes.", {"mi": ["FTH"], "diabetes": ["BRO"]}),
+        ("Mother had breast cancer and father had colon cancer.", {"breast cancer": ["MTH"], "colon cancer": ["FTH"]}),
+        ("Breast cancer in her mother and maternal aunt.", {"breast cancer": ["MTH", "MAUNT"]}),
+        ("Family history of diabetes.", {"diabetes": ["FAMMEMB"]}),
+    ],
+)
+def test_one_family_member_history_per_relative(text: str, expected: dict[str, list[str]]) -> None:
+    bundle = record_to_bundle(extract(text, doc_id="f", ner="lexicon"), text=text)
+    Bundle.model_validate(bundle)
+    got: dict[str, list[str]] = {}
+    for resource in _resources(bundle, "FamilyMemberHistory"):
+        got.setdefault(resource["condition"][0]["code"]["text"].lower(), []).append(resource["relationship"]["coding"][0]["code"])
+    assert got == expected
+    ids = [r["id"] for r in _resources(bundle, "FamilyMemberHistory")]
+    assert len(set(ids)) == len(ids)

@@ -14,8 +14,9 @@ Mapping choices (the README's "FHIR and OMOP outputs" section says the same):
   resolved ("pneumonia resolved") -> ``confirmed`` with ``clinicalStatus: resolved``;
   ``clinicalStatus: active`` only when current and asserted: a historical mention ("history
   of MI") gets none, because the note does not say whether it is still active.
-- family mention (diagnosis or finding): ``FamilyMemberHistory`` about the relative named in
-  the sentence (v3 RoleCode; ``FAMMEMB`` when none is named). A negated one ("no family
+- family mention (diagnosis or finding): one ``FamilyMemberHistory`` per relative it is about
+  ("mother and sister with breast cancer": two; v3 RoleCode; ``FAMMEMB`` when none is named;
+  see :mod:`clinnlp.export.relatives`). A negated one ("no family
   history of colon cancer") is not exported: FamilyMemberHistory cannot say a relative did
   *not* have a condition, and a consumer reading ``condition.code`` would record that they
   did (the record keeps the mention). Family medications are not exported either (a
@@ -60,6 +61,7 @@ from functools import lru_cache
 from typing import Any
 
 from clinnlp.export.codes import fhir_system
+from clinnlp.export.relatives import relatives_of
 from clinnlp.inputs import identity_key
 from clinnlp.rule_files import read_rules_json
 from clinnlp.schema import (
@@ -303,35 +305,34 @@ class _BundleBuilder:
             resource["note"] = [{"text": "Mentioned as history; the note does not say whether it is still active."}]
         return resource
 
-    def _relative(self, mention: Mention) -> tuple[str, str]:
-        """The v3 RoleCode of the relative named nearest the mention in its sentence."""
+    def _relatives(self, mention: Mention) -> list[tuple[str, str]]:
+        """The v3 RoleCodes of the relatives the mention is about (:mod:`clinnlp.export.relatives`)."""
         if self.text is not None:
             sentence = self.text[mention.sentence.start : mention.sentence.end].lower()
             at = mention.start - mention.sentence.start
-            found = [
-                (match.start(), match.end(), code, display)
-                for word, (code, display) in _rules()["family_relations"].items()
-                for match in re.finditer(rf"\b{re.escape(word)}\b", sentence)
-            ]
-            # "maternal grandmother" (MGRMTH), not the "grandmother" inside it
-            whole = [f for f in found if not any(o[0] <= f[0] and f[1] <= o[1] and (o[1] - o[0]) > (f[1] - f[0]) for o in found)]
-            if whole:
-                _, _, code, display = min(whole, key=lambda f: abs(f[0] - at))
-                return code, display
-        return "FAMMEMB", "family member"
+            found = relatives_of(sentence, at, at + (mention.end - mention.start), _rules()["family_relations"])
+            if found:
+                return found
+        return [("FAMMEMB", "family member")]
 
-    def family_history(self, index: int, kind: str, mention: Mention) -> dict[str, Any]:
-        resource = self._base("FamilyMemberHistory", kind, index, mention)
-        resource["status"] = "partial"
-        resource["patient"] = self.subject
-        if self.date is not None:
-            resource["date"] = self.date
-        resource["relationship"] = _concept(ROLE_CODE, *self._relative(mention))
-        condition: dict[str, Any] = {"code": codeable_concept(mention.codes, mention.text)}
-        if mention.assertion.uncertain:
-            condition["note"] = [{"text": "Uncertain in the note."}]
-        resource["condition"] = [condition]
-        return resource
+    def family_history(self, index: int, kind: str, mention: Mention) -> list[dict[str, Any]]:
+        """One FamilyMemberHistory per relative ("mother and sister with breast cancer": two)."""
+        resources = []
+        for n, (code, display) in enumerate(self._relatives(mention)):
+            resource = self._base("FamilyMemberHistory", kind, index, mention)
+            if n:  # the first keeps the id it had when one relative was all a mention got
+                resource["id"] = _uuid(self.key, kind, index, mention.start, mention.end, code)
+            resource["status"] = "partial"
+            resource["patient"] = self.subject
+            if self.date is not None:
+                resource["date"] = self.date
+            resource["relationship"] = _concept(ROLE_CODE, code, display)
+            condition: dict[str, Any] = {"code": codeable_concept(mention.codes, mention.text)}
+            if mention.assertion.uncertain:
+                condition["note"] = [{"text": "Uncertain in the note."}]
+            resource["condition"] = [condition]
+            resources.append(resource)
+        return resources
 
     def medication_statement(self, index: int, med: Medication) -> dict[str, Any]:
         a = med.assertion
@@ -469,7 +470,11 @@ def record_to_bundle(record: Record, *, text: str | None = None, metadata: Mappi
     for i, dx in enumerate(record.diagnoses):
         if dx.assertion.family and dx.assertion.negated:
             continue  # see the module docstring: no way to say "the relative did not have it"
-        builder.add(builder.family_history(i, "diagnosis", dx) if dx.assertion.family else builder.condition(i, dx))
+        if dx.assertion.family:
+            for resource in builder.family_history(i, "diagnosis", dx):
+                builder.add(resource)
+        else:
+            builder.add(builder.condition(i, dx))
     for i, med in enumerate(record.medications):
         if not med.assertion.family:
             builder.add(builder.medication_statement(i, med))
@@ -478,7 +483,11 @@ def record_to_bundle(record: Record, *, text: str | None = None, metadata: Mappi
             continue
         if finding.assertion.hypothetical and not finding.assertion.family:
             continue  # "return if fever develops", "prn wheezing": nothing was observed
-        builder.add(builder.family_history(i, "finding", finding) if finding.assertion.family else builder.observation(i, finding))
+        if finding.assertion.family:
+            for resource in builder.family_history(i, "finding", finding):
+                builder.add(resource)
+        else:
+            builder.add(builder.observation(i, finding))
     return {
         "resourceType": "Bundle",
         "id": _uuid(builder.key, "Bundle"),
