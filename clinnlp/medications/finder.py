@@ -52,6 +52,8 @@ def _amounts(text: str, rules: MedicationRules) -> list[Attribute]:
         for m in pattern.finditer(text):
             if rules.not_a_dose_after.match(text, m.end("unit")):
                 continue
+            if rules.not_a_dose_before.search(text, max(0, m.start() - 30), m.start()):
+                continue  # "max 4 g/day": a ceiling, not what is given
             unit = names[m.group("unit")]
             pers = [rules.per_units[p] for p in rules.per_separator.split(m.group("per")) if p.strip()]
             full_unit = "/".join([unit, *pers])

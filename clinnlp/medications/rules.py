@@ -66,6 +66,7 @@ class MedicationRules:
     amount: re.Pattern[str]
     count_amount: re.Pattern[str]
     not_a_dose_after: re.Pattern[str]
+    not_a_dose_before: re.Pattern[str]
     qualitative_dose: re.Pattern[str]
     route: re.Pattern[str]
     route_names: dict[str, str]
@@ -186,6 +187,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
         amount=amount,
         count_amount=count_amount,
         not_a_dose_after=re.compile(data["not_a_dose_after"], _FLAGS),
+        not_a_dose_before=re.compile(data["not_a_dose_before"], _FLAGS),
         qualitative_dose=re.compile(rf"{_START}(?:{_alternation(data['qualitative_doses'])}){_END}", _FLAGS),
         route=re.compile(rf"{_START}(?:{route_alt})(?![A-Za-z0-9_])", _FLAGS),
         route_names=_Namer(route_namers),
