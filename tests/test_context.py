@@ -327,3 +327,21 @@ def test_trie_pattern_matches_like_the_flat_longest_first_alternation() -> None:
     pieces.append("  ".join(p[: max(1, len(p) - 2)] for p in phrases))
     for text in pieces:
         assert [m.span() for m in rules.pattern.finditer(text)] == [m.span() for m in flat.finditer(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "cued", "measured", "flag"),
+    [
+        ("No fever, WBC 15.2 H.", "fever", "WBC", "negated"),
+        ("Mother with diabetes, HbA1c 9.2.", "diabetes", "HbA1c", "family"),
+        ("History of MI, troponin 0.9 H.", "MI", "troponin", "historical"),
+    ],
+)
+def test_a_measured_result_is_not_reached_across_a_comma(text: str, cued: str, measured: str, flag: str) -> None:
+    import clinnlp
+
+    record = clinnlp.extract(text, ner="lexicon")
+    mentions = {m.text: m.assertion for m in [*record.diagnoses, *record.findings]}
+    assert getattr(mentions[cued], flag) and not any(vars(mentions[measured]).values())
+    # without its value the mention is not a result, and the list rule holds
+    assert clinnlp.extract("No fever, chills.", ner="lexicon").findings[1].assertion.negated

@@ -25,6 +25,12 @@ The ``clinnlp_context`` ``aliases`` config can make it historical only.
 A cue listed under ``term_internal`` that opens a mention is part of the term
 (``absence of appetite`` is a finding, not a denied appetite).
 
+A measured result (a lab or vital mention followed by its value, ``WBC 15.2 H``) is not
+reached by a cue across a comma: in "No fever, WBC 15.2" or "Mother with diabetes, HbA1c
+9.2" the number was measured on the patient, and a negated, uncertain, historical or family
+flag would drop an abnormal result from analyses. Hypothetical cues still reach it ("call if
+temp > 101.5, SBP > 180").
+
 :func:`assert_spans` works for any spans (gold mentions in evaluation); the
 ``clinnlp_context`` component applies it to ``doc.ents``.
 """
@@ -44,7 +50,7 @@ from spacy.tokens import Doc, Span
 from clinnlp.components.sections import section_at
 from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ConfigError, ResourceError
-from clinnlp.extensions import install_extensions
+from clinnlp.extensions import FINDING, install_extensions
 
 RULES_FILE = "context.json"
 
@@ -275,6 +281,28 @@ def _in_scope(span: Span, scope: _Scope, term_internal: frozenset[str] = frozens
     return scope.cue_end <= span.start < scope.finish or scope.begin < span.end <= scope.cue_start
 
 
+def _is_measured(span: Span, text: str) -> bool:
+    """A lab or vital mention followed by a number (``WBC 15.2``, ``BP 140/90``)."""
+    if span.label_ != FINDING or span._.clinnlp_finding_kind not in ("lab", "vital"):
+        return False
+    from clinnlp.components.finding_values import read_value  # the same reading the values get
+
+    found = read_value(text, span.end_char)
+    return found is not None and "value" in found
+
+
+def _across_comma(span: Span, scope: _Scope, text: str) -> bool:
+    """Whether a comma stands between the scope's cue and the span."""
+    doc = span.doc
+    if scope.cue_end <= span.start:
+        between = text[doc[scope.cue_end - 1].idx + len(doc[scope.cue_end - 1]) : span.start_char]
+    elif span.end <= scope.cue_start:
+        between = text[span.end_char : doc[scope.cue_start].idx]
+    else:
+        return False
+    return "," in between
+
+
 def assert_spans(
     doc: Doc, spans: Iterable[Span], aliases: Mapping[str, Sequence[str]] | None = None
 ) -> list[dict[str, bool]]:
@@ -299,13 +327,18 @@ def assert_spans(
     starts = [min(sc.begin, sc.cue_start) for sc in scopes]
     widest = max((max(sc.finish, sc.cue_end) - lo for sc, lo in zip(scopes, starts)), default=0)
     sections = doc._.clinnlp_sections or []
+    text = doc.text
     results: list[dict[str, bool]] = []
     for span in spans:
         found = dict.fromkeys(ATTRIBUTES, False)
         first, last = bisect_left(starts, span.start - widest), bisect_left(starts, span.end + 1)
+        measured = _is_measured(span, text)
         for scope in scopes[first:last]:
             if _in_scope(span, scope, rules.term_internal):
-                for attribute in meaning.get(scope.category, ()):
+                attributes = meaning.get(scope.category, ())
+                if measured and _across_comma(span, scope, text):
+                    attributes = tuple(a for a in attributes if a == "hypothetical")
+                for attribute in attributes:
                     found[attribute] = True
         section = section_at(sections, span.start_char) if sections else None
         for attribute in rules.sections.get(section or "", ()):
