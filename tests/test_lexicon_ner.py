@@ -111,8 +111,17 @@ def test_case_sensitive_abbreviations(nlp: Language) -> None:
 
 
 def test_lowercase_or_titlecase_short_forms_do_not_match(nlp: Language) -> None:
-    doc = nlp("The pe ripheral pulses were normal. Pe said chf was not an issue.")
-    assert not any(e.text.lower() in {"pe", "chf"} for e in doc.ents)
+    doc = nlp("The pe ripheral pulses were normal. Pe said ms was not an issue. John Doe, Asa.")
+    assert not any(e.text.lower() in {"pe", "ms", "doe", "asa"} for e in doc.ents)
+
+
+def test_listed_abbreviations_match_in_lower_case_and_capitals(nlp: Language) -> None:
+    # rules/lexicon_case_variants.json: short forms no English word shares
+    found = ents(nlp("pt with chf, htn, dm2 and AFIB. Htn controlled. c/o sob. Takes asa."))
+    for text, icd in (("chf", "I50.9"), ("htn", "I10"), ("dm2", "E11.9"), ("Htn", "I10")):
+        assert codes(found[text], "ICD-10-CM") == [icd], text
+    assert found["AFIB"].label_ == "DIAGNOSIS" and found["sob"].label_ == "FINDING"
+    assert codes(found["asa"], "DrugBank") == ["DB00945"]
 
 
 def test_medication_abbreviations(nlp: Language) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from clinnlp.errors import ResourceError
+from clinnlp.rule_files import read_rules_json
 from clinnlp.lexicon import (
     COLUMNS,
     FLAG_CASE_SENSITIVE,
@@ -95,6 +96,29 @@ def _read_lines(path: Path) -> list[str]:
     return lines[2:]
 
 
+CASE_VARIANTS_FILE = "lexicon_case_variants.json"
+
+
+def _add_case_variants(exact: dict[tuple[str, ...], Entry], exact_max: dict[str, int]) -> None:
+    """Lower-case, all-capital and capitalised forms of the abbreviations listed in
+    ``rules/lexicon_case_variants.json`` (``chf``, ``AFIB``, ``Htn``), as the same entries.
+
+    Why at load time: the list is a judgement about which short forms are safe in which
+    case, kept in data; a rebuild of the lexicon resource is not needed to change it."""
+    rules = read_rules_json(CASE_VARIANTS_FILE)
+    capitalized = set(rules.get("capitalized", []))
+    for abbreviation in rules.get("lower_and_upper", []):
+        entry = exact.get((abbreviation,))
+        if entry is None:
+            continue
+        variants = {abbreviation.lower(), abbreviation.upper()}
+        if abbreviation in capitalized:
+            variants.add(abbreviation.capitalize())
+        for variant in variants:
+            exact.setdefault((variant,), entry)
+            exact_max[variant] = max(exact_max.get(variant, 0), 1)
+
+
 @lru_cache(maxsize=4)
 def load_lexicon(path: str | None = None) -> Lexicon:
     """Parse the lexicon at ``path`` (default: the packaged one), cached per path.
@@ -122,6 +146,7 @@ def load_lexicon(path: str | None = None) -> Lexicon:
             lengths[key[0]] = len(key)
     if not folded and not exact:
         raise ResourceError(f"lexicon resource {source} has no entries; {REBUILD_HINT}")
+    _add_case_variants(exact, exact_max)
     # Loading allocates ~200k objects; collect now so the full collection they trigger
     # (~0.15 s with spaCy loaded) happens during load, not in the middle of the first notes.
     gc.collect()
