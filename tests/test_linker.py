@@ -351,3 +351,12 @@ def test_descriptor_names_add_mesh_ids_exact_only(tmp_path: Path) -> None:
     assert _first(linker.link("Zorbulinic acids", "DIAGNOSIS"), "MeSH")["code"] == "D999991"  # category unknown
     fuzzy = _first(linker.link("zorbulinic acidz", "MEDICATION"), "MeSH")
     assert fuzzy is None or fuzzy["code"] != "D999991"  # never a fuzzy candidate
+
+
+def test_icd_ties_go_to_the_unspecified_code() -> None:
+    # "cutaneous melanoma" carries C43.0 (lip) to C43.9 with one score; the lip came first
+    from clinnlp.pipeline import extract
+
+    record = extract("History of cutaneous melanoma.", ner="lexicon")
+    icd = [c.code for c in record.diagnoses[0].codes if c.system == "ICD-10-CM"]
+    assert icd == ["C43.9"]

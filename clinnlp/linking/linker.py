@@ -457,7 +457,7 @@ class Linker:
                     if score < self.threshold:
                         continue
                     old = best.get(system)
-                    if old is None or score > old[0]:
+                    if old is None or score > old[0] or (score == old[0] and _more_general(system, code, old[1])):
                         best[system] = (score, code)
         order = SYSTEMS.get(label, ())
         ranked = sorted(best.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), -kv[1][0]))
@@ -472,6 +472,19 @@ class Linker:
             if code["system"] == system:
                 return code["code"]
         return None
+
+
+def _more_general(system: str, code: dict[str, Any], other: dict[str, Any]) -> bool:
+    """On a tie within ICD-10-CM, whether ``code`` is the more general one: "unspecified"
+    first, then the shorter (higher in the hierarchy). "cutaneous melanoma" carries C43.0
+    (lip) to C43.9 (skin, unspecified) with one score; the term's order picked the lip."""
+    if system != "ICD-10-CM":
+        return False
+
+    def generality(c: dict[str, Any]) -> tuple[int, int]:
+        return (0 if "unspecified" in str(c.get("display") or "").lower() else 1, len(str(c["code"])))
+
+    return generality(code) < generality(other)
 
 
 def _link_key(text: str, label: str, long_forms: Iterable[str]) -> tuple[str, str, tuple[str, ...]]:

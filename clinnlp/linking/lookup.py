@@ -61,6 +61,13 @@ class Candidate:
     how: How
 
 
+def _generality(candidate: Candidate) -> tuple[int, int]:
+    """Ties within ICD-10-CM: "unspecified" first, then the shorter code (as the linker)."""
+    if candidate.system != "ICD-10-CM":
+        return (0, 0)
+    return (0 if "unspecified" in (candidate.display or "").lower() else 1, len(candidate.code))
+
+
 @lru_cache(maxsize=1)
 def _tokenizer() -> Any:
     """spaCy's blank English tokenizer: the one the lexicon terms were tokenised with."""
@@ -227,5 +234,5 @@ def lookup(term: str, system: str | None = None, top: int = 10) -> list[Candidat
             if len(best) >= top and fuzzy_found >= top:
                 break
 
-    ranked = sorted(best.values(), key=lambda c: (-c.score, _HOW_RANK[c.how]))
+    ranked = sorted(best.values(), key=lambda c: (-c.score, _HOW_RANK[c.how], _generality(c)))
     return ranked[:top]
