@@ -29,7 +29,7 @@ Examples:
 @corpus_app.command(epilog=EXAMPLES)
 def stats(
     spec: Annotated[str, typer.Argument(metavar="CORPUS[:PATH]", help="CORPUS or CORPUS:PATH; CORPUS is a card name (bc5cdr, ncbi-disease, maccrobat, phee, ade) or a format (pubtator, iob, brat).")],
-    split: Annotated[str, typer.Option(help="Split of a corpus card: train or dev (test splits are held back). A format with a path (brat:PATH) reads the whole path.")] = "dev",
+    split: Annotated[str, typer.Option(help="Split of a corpus card: train or dev (test splits are held back). A BRAT folder with a splits.json (inside it or beside it, as MACCROBAT's) is cut by it too; other formats with a path (pubtator:FILE) read the whole path.")] = "dev",
     root: Annotated[Path | None, typer.Option(help="Folder holding the shared corpora (default: $CLINNLP_CORPORA or ../shared/corpora).", file_okay=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

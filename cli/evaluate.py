@@ -32,7 +32,7 @@ def evaluate(
     label_map: Annotated[Path | None, typer.Option("--label-map", help="JSON mapping the corpus's types to DIAGNOSIS/MEDICATION/FINDING (needed for generic formats).", exists=True, dir_okay=False)] = None,
     ner: Annotated[str, typer.Option("--ner", help="transformer (the model alone; comparable with published figures), hybrid or lexicon.")] = "transformer",
     domain: Annotated[str | None, typer.Option(help="With --ner hybrid or a generic format: the kind of text, clinical or literature, which picks the model taggers that become mentions. Default: each corpus's own (literature for bc5cdr, ncbi-disease and pubtator; clinical for the rest).")] = None,
-    split: Annotated[str, typer.Option(help="Split of corpus cards: dev (default) or train. Test splits are held back. A format with a path (brat:PATH) reads the whole path.")] = "dev",
+    split: Annotated[str, typer.Option(help="Split of corpus cards: dev (default) or train. Test splits are held back. A BRAT folder with a splits.json (inside it or beside it, as MACCROBAT's) is cut by it too; other formats with a path (pubtator:FILE) read the whole path.")] = "dev",
     root: Annotated[Path | None, typer.Option(help="Folder of the shared corpora (default: $CLINNLP_CORPORA or ../shared/corpora).", file_okay=False)] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     max_docs: Annotated[int, typer.Option(help="Score only the first N documents of each corpus (0 = all); for quick checks.", min=0)] = 0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 
 import pytest
@@ -173,10 +175,14 @@ def test_a_custom_heads_labels_are_mapped_before_assertions_and_concepts_are_mat
     assert run.concepts == {"d": {("DIAGNOSIS", "D001249")}}
 
 
-def test_two_corpora_of_one_format_are_scored_apart_and_titles_name_a_split_only_for_cards() -> None:
+def test_two_corpora_of_one_format_are_scored_apart_and_titles_name_a_split_only_when_one_applies(tmp_path: Path) -> None:
     from clinnlp.evaluation import _corpus_labels
     from clinnlp.readers.registry import split_title
 
     assert _corpus_labels(["brat", "bc5cdr", "brat", "brat"]) == ["brat", "bc5cdr", "brat-2", "brat-3"]
     assert split_title(["brat:/data/notes"], "dev") == ""  # a path is read whole: no split applies
     assert split_title(["bc5cdr", "brat:/data/notes"], "train") == " (train)"
+    # a BRAT folder with a splits.json beside it is read by split, and the title says so
+    (tmp_path / "brat").mkdir()
+    (tmp_path / "splits.json").write_text('{"train": [], "dev": []}', encoding="utf-8")
+    assert split_title([f"brat:{tmp_path / 'brat'}"], "dev") == " (dev)"

@@ -34,9 +34,13 @@ CLINNLP_TYPES = ("DIAGNOSIS", "MEDICATION", "FINDING")
 Reader = Callable[[Path, str | None], list[GoldDocument]]
 
 
+def _has_splits(path: Path) -> bool:
+    """A BRAT folder cut into splits by a ``splits.json`` inside it or beside it."""
+    return path.is_dir() and any((p / SPLITS_FILE).is_file() for p in (path, path.parent))
+
+
 def _brat(path: Path, split: str | None) -> list[GoldDocument]:
-    has_splits = path.is_dir() and any((p / SPLITS_FILE).is_file() for p in (path, path.parent))
-    return read_brat(path, split=split if has_splits else None)
+    return read_brat(path, split=split if _has_splits(path) else None)
 
 
 def _ade(path: Path, split: str | None) -> list[GoldDocument]:
@@ -118,10 +122,14 @@ def corpus_domain(name: str) -> str | None:
 
 
 def split_title(specs: Iterable[str], split: str) -> str:
-    """`` (dev)`` for titles when a spec is a corpus card; a generic format (``brat:PATH``)
-    reads the whole path, so naming a split there would say something untrue."""
-    cards = [spec for spec in specs if spec.partition(":")[0] in CARDS]
-    return f" ({split})" if cards else ""
+    """`` (dev)`` for titles when a spec is read by split: a corpus card, or a BRAT folder
+    with a ``splits.json``; other generic specs (``pubtator:FILE``) read the whole path,
+    so naming a split there would say something untrue."""
+    def by_split(spec: str) -> bool:
+        name, _, given = spec.partition(":")
+        return name in CARDS or (name == "brat" and bool(given) and _has_splits(Path(given).expanduser()))
+
+    return f" ({split})" if any(by_split(spec) for spec in specs) else ""
 
 
 def corpus_names() -> list[str]:
