@@ -82,3 +82,22 @@ def test_sample_note_vitals_feed_the_record(nlp: Language, values: FindingValues
     finding = Finding(text="SpO2", start=0, end=4, sentence={"start": 0, "end": 4}, confidence=1.0,
                       source="t", kind="vital", **spo2._.clinnlp_finding_value)
     assert finding.value is not None and finding.value.value == 86.0
+
+
+def test_ejection_fraction_and_ranges() -> None:
+    # LVEF is kind "other" (an imaging measurement) but listed by LOINC under value_loinc
+    from fhir.resources.R4B.bundle import Bundle
+
+    from clinnlp.export.fhir import record_to_bundle
+    from clinnlp.pipeline import extract
+
+    text = "Echo: LVEF 55-60%. EF 30%. WBC 12-15."
+    record = extract(text, ner="lexicon")
+    values = {f.text: f.value for f in record.findings}
+    assert values["EF"] is not None and (values["EF"].value, values["EF"].unit) == (30.0, "%")
+    assert values["LVEF"] is not None and (values["LVEF"].text, values["LVEF"].value) == ("55-60", None)
+    assert values["WBC"] is not None and values["WBC"].text == "12-15"
+    bundle = record_to_bundle(record, text=text)
+    Bundle.model_validate(bundle)
+    lvef = next(e["resource"] for e in bundle["entry"] if e["resource"].get("code", {}).get("text") == "LVEF")
+    assert (lvef["valueRange"]["low"]["value"], lvef["valueRange"]["high"]["value"]) == (55.0, 60.0)

@@ -283,10 +283,10 @@ def _in_scope(span: Span, scope: _Scope, term_internal: frozenset[str] = frozens
 
 def _is_measured(span: Span, text: str) -> bool:
     """A lab or vital mention followed by a number (``WBC 15.2``, ``BP 140/90``)."""
-    if span.label_ != FINDING or span._.clinnlp_finding_kind not in ("lab", "vital"):
-        return False
-    from clinnlp.components.finding_values import read_value  # the same reading the values get
+    from clinnlp.components.finding_values import is_measurable, read_value  # as the values are read
 
+    if span.label_ != FINDING or not is_measurable(span):
+        return False
     found = read_value(text, span.end_char)
     return found is not None and "value" in found
 

@@ -1,6 +1,7 @@
 """Values of labs and vitals: ``BP 140/90 mmHg``, ``Hb 9.2 g/dL (L)``, ``troponin < 0.01``.
 
-For each FINDING mention whose kind is lab or vital (``span._.clinnlp_finding_kind``),
+For each FINDING mention whose kind is lab or vital (``span._.clinnlp_finding_kind``), or
+whose LOINC code is listed under ``value_loinc`` (left ventricular ejection fraction),
 reads the value written right after the name, allowing a short link (``:``, ``=``,
 ``was``, ``of``, ``is``...), then an optional unit and an interpretation flag. The
 patterns are data in ``clinnlp/rules/finding_values.json``.
@@ -42,6 +43,7 @@ class FindingValueRules:
     """The compiled contents of ``finding_values.json``."""
 
     kinds: frozenset[str]
+    value_loinc: frozenset[str]
     max_gap_chars: int
     value: re.Pattern[str]
     comparator_names: list[tuple[re.Pattern[str], str]]
@@ -89,6 +91,7 @@ def load_rules() -> FindingValueRules:
         )
         return FindingValueRules(
             kinds=frozenset(data["kinds"]),
+            value_loinc=frozenset(data.get("value_loinc", [])),
             max_gap_chars=int(data["max_gap_chars"]),
             value=value,
             comparator_names=comp_names,
@@ -134,13 +137,21 @@ def read_value(text: str, pos: int, rules: FindingValueRules | None = None) -> d
     return result
 
 
+def is_measurable(span: Span, rules: FindingValueRules | None = None) -> bool:
+    """A lab or vital, or a finding with a LOINC code listed under ``value_loinc`` (LVEF)."""
+    rules = rules or load_rules()
+    if span._.clinnlp_finding_kind in rules.kinds:
+        return True
+    return any(c.get("system") == "LOINC" and c.get("code") in rules.value_loinc for c in span._.clinnlp_codes or [])
+
+
 def set_finding_value(span: Span, rules: FindingValueRules | None = None, text: str | None = None) -> None:
     """Set ``span._.clinnlp_finding_value`` for a lab or vital mention followed by a value.
 
     ``text`` is ``span.doc.text`` when the caller has it: spaCy rebuilds ``doc.text`` from
     every token on each access, which made a long note's labs quadratic."""
     rules = rules or load_rules()
-    if span.label_ != FINDING or span._.clinnlp_finding_kind not in rules.kinds:
+    if span.label_ != FINDING or not is_measurable(span, rules):
         return
     found = read_value(span.doc.text if text is None else text, span.end_char, rules)
     if found is not None:
@@ -169,4 +180,4 @@ def make_finding_values(nlp: Language, name: str) -> FindingValues:
     return FindingValues(nlp, name)
 
 
-__all__ = ["FindingValueRules", "FindingValues", "load_rules", "make_finding_values", "read_value", "set_finding_value"]
+__all__ = ["FindingValueRules", "FindingValues", "is_measurable", "load_rules", "make_finding_values", "read_value", "set_finding_value"]

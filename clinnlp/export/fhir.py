@@ -143,6 +143,18 @@ def quantity(q: Quantity | None) -> dict[str, Any] | None:
     return out
 
 
+_RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[-–]\s*(\d+(?:\.\d+)?)\s*$")
+
+
+def _range(q: Quantity) -> dict[str, Any] | None:
+    """A FHIR Range for a value written as one (``EF 55-60%``), or None."""
+    match = _RANGE.match(q.text)
+    if match is None:
+        return None
+    bounds = [quantity(Quantity(text=n, value=float(n), unit=q.unit)) for n in match.groups()]
+    return {"low": bounds[0], "high": bounds[1]}
+
+
 def _default_unit(finding: Finding) -> str | None:
     """The UCUM unit a vital written bare is in (``HR 112`` is per minute), by its LOINC code."""
     defaults = _rules().get("default_units", {})
@@ -435,8 +447,11 @@ class _BundleBuilder:
             default = _default_unit(finding) if q is not None and "unit" not in q else None
             if q is not None and default is not None:
                 q.update({"unit": default, "system": UCUM, "code": default})
+            value_range = _range(value) if q is None else None
             if q is not None:
                 resource["valueQuantity"] = q
+            elif value_range is not None:
+                resource["valueRange"] = value_range
             else:
                 resource["valueString"] = value.text
         if finding.interpretation:
