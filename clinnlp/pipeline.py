@@ -66,19 +66,20 @@ def check_options(ner: str, device: str = "cpu", domain: str | None = None, mode
         from clinnlp.components.transformer_ner import domain_rules
 
         domain_rules(domain)
-    if ner not in NER_BACKENDS:
+    if not isinstance(ner, str) or ner not in NER_BACKENDS:
         raise ConfigError(f"unknown NER back-end {ner!r}; allowed: {', '.join(NER_BACKENDS)}")
-    if device not in DEVICES and not device.startswith("cuda:"):
-        raise ConfigError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)}")
+    if not isinstance(device, str) or (device not in DEVICES and not device.startswith("cuda:")):
+        raise ConfigError(f"unknown device {device!r}; allowed: {', '.join(DEVICES)}, cuda:N")
+    if model is not None and not isinstance(model, str):
+        raise ConfigError(f"model must be a name, a folder or a hub id (a str), not {type(model).__name__}")
     if model is not None and ner == "lexicon":
-        raise ConfigError("--model is for the transformer and hybrid back-ends; --ner lexicon uses no model")
+        raise ConfigError("a model (--model) is for the transformer and hybrid back-ends; the lexicon back-end (--ner lexicon) uses none")
 
 
-@lru_cache(maxsize=4)
 def load(
     ner: str = DEFAULT_NER,
     model: str | None = None,
-    heads: tuple[str, ...] | None = None,
+    heads: tuple[str, ...] | list[str] | None = None,
     native_labels: bool = False,
     device: str = "cpu",
     linker: bool = True,
@@ -96,8 +97,36 @@ def load(
     ``model``/``heads``/``native_labels``/``device``/``precision``/``batch_tokens``/``batch_size``
     and ``domain`` (the kind of text: clinical notes, the default, or literature) configure
     the transformer NER; ``device`` and ``precision`` also set the linker's term encoder.
+    Bad options raise :class:`ConfigError` naming what is allowed, before anything loads.
     """
-    check_options(ner, device)
+    from clinnlp.ner.precision import PRECISIONS
+
+    check_options(ner, device, domain, model)
+    if isinstance(heads, str) or (heads is not None and not all(isinstance(h, str) for h in heads)):
+        raise ConfigError(f"heads must be a list of head names, not {heads!r}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    for name, value in (("batch_size", batch_size), ("batch_tokens", batch_tokens)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return _load(ner, model, tuple(heads) if heads is not None else None, bool(native_labels), device,
+                 bool(linker), precision, batch_tokens, batch_size, domain)
+
+
+@lru_cache(maxsize=4)
+def _load(
+    ner: str = DEFAULT_NER,
+    model: str | None = None,
+    heads: tuple[str, ...] | None = None,
+    native_labels: bool = False,
+    device: str = "cpu",
+    linker: bool = True,
+    precision: str = "fp32",
+    batch_tokens: int | None = None,
+    batch_size: int = 16,
+    domain: str | None = None,
+) -> Language:
+    """Build the pipeline for one (validated, hashable) option set; see :func:`load`."""
     _register_factories()
     install_extensions()
     nlp = spacy.blank("en")
@@ -141,6 +170,8 @@ def extract(
     Raises :class:`InputError` for text that is not a note (not a string, or blank),
     because an empty record for an empty input would hide an upstream problem.
     """
+    if not isinstance(doc_id, str) or not doc_id:
+        raise InputError(f"doc_id must be a non-empty str, not {doc_id!r}")
     if not isinstance(text, str):
         raise InputError(f"{doc_id}: expected note text as str, got {type(text).__name__}")
     if not text.strip():

@@ -134,7 +134,7 @@ def test_huge_numbers_never_become_infinity(runner: CliRunner) -> None:
 
 def test_a_model_with_the_lexicon_back_end_and_an_empty_lookup_are_errors(runner: CliRunner) -> None:
     result = runner.invoke(app, ["extract", "-", "--ner", "lexicon", "--model", "nosuch"], input=GOOD)
-    assert result.exit_code == 1 and "uses no model" in result.stderr
+    assert result.exit_code == 1 and "uses none" in result.stderr
     result = runner.invoke(app, ["lookup", "  "])
     assert result.exit_code == 2 and "the term is empty" in result.stderr
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -76,3 +77,25 @@ def test_bad_calls() -> None:
         clinnlp.extract("   ")
     with pytest.raises(ConfigError, match="allowed: hybrid, transformer, lexicon"):
         clinnlp.load(ner="magic")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: clinnlp.load("lexicon", model="some/model"), "uses none"),
+        (lambda: clinnlp.load("lexicon", domain="bogus"), "unknown domain"),
+        (lambda: clinnlp.load("transformer", batch_size=0), "batch_size"),
+        (lambda: clinnlp.load("lexicon", precision="fp8"), "unknown precision"),
+        (lambda: clinnlp.extract("CHF", ner=["lexicon"]), "unknown NER back-end"),
+    ],
+)
+def test_bad_options_are_config_errors_before_anything_loads(call: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        call()
+
+
+def test_doc_id_must_be_a_string_and_heads_may_be_a_list() -> None:
+    for doc_id in (3, None, ""):
+        with pytest.raises(InputError, match="doc_id"):
+            clinnlp.extract("CHF", doc_id=doc_id, ner="lexicon")  # type: ignore[arg-type]
+    assert clinnlp.load("lexicon", heads=["bc5cdr"]) is clinnlp.load("lexicon", heads=("bc5cdr",))

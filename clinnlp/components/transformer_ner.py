@@ -95,6 +95,9 @@ class TransformerNER:
         install_extensions()
         if not 0.0 <= min_score <= 1.0:
             raise ConfigError(f"{name}: min_score must be in [0, 1], not {min_score}")
+        for option, value in (("batch_size", batch_size), ("batch_tokens", batch_tokens)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}: {option} must be at least 1, not {value}")
         self.min_score = min_score
         self.name = name
         self.info = resolve_model(model)
