@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 FindingKind = Literal["symptom", "sign", "lab", "vital", "other"]
 MedicationStatus = Literal[
@@ -65,11 +65,15 @@ class Assertion(_Model):
 
 
 class Quantity(_Model):
-    """A value as written (``text``) and, when it can be parsed, as number and unit."""
+    """A value as written (``text``) and, when it can be parsed, as number and unit.
+
+    ``comparator`` keeps a bound (``troponin < 0.01``: value 0.01, comparator ``<``), so a
+    consumer reading numbers does not take a limit for a measurement."""
 
     text: str
     value: float | None = None
     unit: str | None = None
+    comparator: Literal["<", "<=", ">", ">="] | None = None
 
 
 def duration_phrase(text: str) -> str:

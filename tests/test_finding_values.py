@@ -40,7 +40,7 @@ def _value_of(nlp: Language, values: FindingValues, text: str, name: str) -> Any
         ("WBC 14.3 K/uL today.", "WBC", {"value": {"text": "14.3", "value": 14.3, "unit": "K/uL"}}),
         ("Na 128 on admission.", "Na", {"value": {"text": "128", "value": 128.0, "unit": None}}),
         ("Troponin < 0.01 ng/mL times two.", "Troponin",
-         {"value": {"text": "< 0.01", "value": 0.01, "unit": "ng/mL"}}),
+         {"value": {"text": "< 0.01", "value": 0.01, "unit": "ng/mL", "comparator": "<"}}),
         ("BNP 1,250 pg/mL on admission.", "BNP", {"value": {"text": "1,250", "value": 1250.0, "unit": "pg/mL"}}),
         ("LDL 162 mg/dL (H), repeat.", "LDL",
          {"value": {"text": "162", "value": 162.0, "unit": "mg/dL"}, "interpretation": "high"}),
@@ -68,7 +68,7 @@ def test_no_value_without_a_number(nlp: Language, values: FindingValues) -> None
 
 
 def test_read_value_on_plain_text() -> None:
-    assert read_value("eGFR > 60, urine", 4) == {"value": {"text": "> 60", "value": 60.0, "unit": None}}
+    assert read_value("eGFR > 60, urine", 4) == {"value": {"text": "> 60", "value": 60.0, "unit": None, "comparator": ">"}}
 
 
 def test_sample_note_vitals_feed_the_record(nlp: Language, values: FindingValues, sample_notes: list[Any]) -> None:

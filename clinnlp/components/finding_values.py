@@ -9,7 +9,8 @@ patterns are data in ``clinnlp/rules/finding_values.json``.
 Conventions:
 
 * ``value.text`` is the value as written, comparator included (``< 0.01``, ``1,250``,
-  ``140/90``); ``value.value`` the number (``1250.0``, ``0.01``); ``value.unit`` the
+  ``140/90``); ``value.value`` the number (``1250.0``, ``0.01``); ``value.comparator``
+  the bound, if any (``<``, ``<=``, ``>``, ``>=``); ``value.unit`` the
   normalised unit (``C`` -> ``°C``) or None when the note gives none (``HR 112``).
 * a compound value (blood pressure ``140/90``) has ``value`` None: one number cannot
   hold both, and the systolic alone would mislead a consumer comparing values.
@@ -128,6 +129,8 @@ def read_value(text: str, pos: int, rules: FindingValueRules | None = None) -> d
             number = None  # hundreds of digits overflow to inf, which JSON cannot hold
     unit = _name(" ".join(m.group("unit").split()), rules.unit_names) if m.group("unit") else None
     result: dict[str, Any] = {"value": {"text": m.group("text"), "value": number, "unit": unit}}
+    if m.group("comp"):
+        result["value"]["comparator"] = _name(" ".join(m.group("comp").split()), rules.comparator_names)
     flag = rules.interpretation.match(text, m.end())
     if flag is not None:
         if flag.group("flag") is not None:

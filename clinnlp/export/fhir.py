@@ -132,7 +132,9 @@ def quantity(q: Quantity | None) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {"value": q.value}
     match = _COMPARATOR.match(q.text)
-    if match:
+    if q.comparator:
+        out["comparator"] = q.comparator
+    elif match:  # a record written before schema 1.2 has the bound in its text only
         out["comparator"] = {"≤": "<=", "≥": ">="}.get(match.group(1), match.group(1))
     if q.unit:
         out["unit"] = q.unit
