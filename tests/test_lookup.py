@@ -105,3 +105,14 @@ def test_cli_lookup_errors(runner: CliRunner) -> None:
     result = runner.invoke(app, ["lookup", "CHF", "--system", "ICD-9"])
     assert result.exit_code == 1 and "unknown code system" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_system_names_are_forgiving_but_not_ambiguous() -> None:
+    from clinnlp.errors import ConfigError
+    from clinnlp.linking.lookup import lookup
+
+    for name in ("ICD-10", "icd10cm", "ICD 10 CM"):
+        assert lookup("CHF", system=name, top=1)[0].code == "I50.9", name
+    assert lookup("CHF", system="snomed", top=1)[0].system == "SNOMED CT"
+    with pytest.raises(ConfigError, match="unknown code system"):
+        lookup("CHF", system="IC")

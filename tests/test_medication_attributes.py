@@ -77,7 +77,7 @@ def test_a_ceiling_is_not_the_dose(nlp: Language, component: MedicationAttribute
     got = meds(nlp, component, "Tylenol 650 mg PO q6h PRN pain, max 4 g/day.")["tylenol"]
     assert got["dose"] == q("650 mg", 650.0, "mg") and got["frequency"] == freq("q6h PRN", 4.0, True)
     got = meds(nlp, component, "Nitroglycerin 0.4 mg SL q5min x3 prn chest pain.")["nitroglycerin"]
-    assert got["frequency"] == freq("q5min x3 prn", 288.0, True)
+    assert got["frequency"] == freq("q5min x3 prn", 3.0, True)  # x3: at most 3 doses, not 288
 
 
 def test_inhaler_strength_dose_range_and_prn(nlp: Language, component: MedicationAttributes) -> None:

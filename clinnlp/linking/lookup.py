@@ -166,10 +166,16 @@ def _resolve_system(system: str | None) -> str | None:
     if system is None:
         return None
     systems = known_systems()
-    wanted = system.strip().casefold()
-    for name in systems:
-        if name.casefold() == wanted:
-            return name
+
+    def squash(name: str) -> str:  # "ICD-10-CM", "icd10cm" and "ICD 10 CM" are one
+        return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+    wanted = squash(system)
+    exact = [name for name in systems if squash(name) == wanted]
+    # a unique prefix names a system too: "ICD-10" is ICD-10-CM, "SNOMED" is SNOMED CT
+    prefixed = [name for name in systems if len(wanted) >= 3 and squash(name).startswith(wanted)]
+    if exact or len(prefixed) == 1:
+        return (exact or prefixed)[0]
     raise ConfigError(f"unknown code system {system!r}; the lexicon has: {', '.join(systems)}")
 
 

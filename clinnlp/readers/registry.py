@@ -146,6 +146,7 @@ def default_root() -> Path:
 def load_corpus(spec: str, split: str = "dev", root: Path | None = None) -> list[GoldDocument]:
     """Read the documents a spec names (``bc5cdr``, ``bc5cdr:/path/dev.pubtator``, ``brat:/dir``...)."""
     name, sep, given = spec.partition(":")
+    name = name.lower() if name.lower() in CARDS or name.lower() in FORMATS else name  # "NCBI-disease"
     if name not in CARDS and name not in FORMATS:
         raise ConfigError(f"unknown corpus {name!r}; known: {', '.join(corpus_names())}")
     card = CARDS.get(name)
