@@ -345,3 +345,34 @@ def test_a_measured_result_is_not_reached_across_a_comma(text: str, cued: str, m
     assert getattr(mentions[cued], flag) and not any(vars(mentions[measured]).values())
     # without its value the mention is not a result, and the list rule holds
     assert clinnlp.extract("No fever, chills.", ner="lexicon").findings[1].assertion.negated
+
+
+@pytest.mark.parametrize(
+    ("text", "mentions", "expected"),
+    [
+        # a headed list is denied to its end, as without the heading
+        ("GASTROINTESTINAL:  No nausea, vomiting, hematemesis, melena, or abdominal pain.",
+         ["nausea", "abdominal pain"], [flags(negated=True)] * 2),
+        ("ROS: Denies fever, chills, cough, melena, hematuria, or dysuria.", ["fever", "dysuria"], [flags(negated=True)] * 2),
+        ("She has not had any chest pain.", ["chest pain"], [flags(negated=True)]),
+        # a new statement or a new uncertain item ends a denial
+        ("He denies dyspnea, and states that the pain is like his MI.", ["dyspnea", "pain", "MI"],
+         [flags(negated=True), NONE, NONE]),
+        ("No diabetes, questionable CAD.", ["diabetes", "CAD"], [flags(negated=True), flags(uncertain=True)]),
+        ("No other findings such as suspected metastasis.", ["metastasis"], [flags(negated=True, uncertain=True)]),
+        # a relative who brings the child or reports is not whose history it is
+        ("This 5-year-old boy was brought in by his mother with fever.", ["fever"], [NONE]),
+        ("Mother states he has had cough for 3 days.", ["cough"], [NONE]),
+        ("Mother with breast cancer.", ["breast cancer"], [flags(family=True)]),
+        # backward history and likelihood cues reach only nearby mentions
+        ("She has pneumonia today and was previously on warfarin.", ["pneumonia", "warfarin"], [NONE, flags(historical=True)]),
+        ("Regarding his syncope, he was admitted with likely dehydration.", ["syncope", "dehydration"],
+         [NONE, flags(uncertain=True)]),
+        # a PRN reason is hypothetical up to the comma, not the drugs after it
+        ("Tylenol as needed for pain, metoprolol daily.", ["pain", "metoprolol"], [flags(hypothetical=True), NONE]),
+        ("Continue DVT prophylaxis.", ["DVT"], [flags(hypothetical=True)]),
+    ],
+)
+def test_scopes_end_where_a_clinician_reads_them_end(nlp: Language, text: str, mentions: list[str],
+                                                     expected: list[dict[str, bool]]) -> None:
+    assert assertions(nlp, text, *mentions) == expected

@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -85,6 +85,9 @@ class ContextRules:
     aliases: dict[str, tuple[str, ...]]
     #: Cue phrases that, opening a mention, are part of the term ("absence of appetite").
     term_internal: frozenset[str] = frozenset()
+    #: category -> the categories whose cues end its forward scopes (medspaCy's
+    #: ``terminated_by``): "no X, questionable Y" does not deny Y.
+    terminated_by: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class _Cue:
     sent_start: int
     sent_end: int
     rule: ContextRule
+    #: the cue opens a list item or clause (a comma or semicolon right before it)
+    after_comma: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,11 +200,14 @@ def load_rules() -> ContextRules:
                 by_phrase.setdefault(rule.phrase, []).append(rule)
         # Longest phrase first, so at one start position the longest alternative wins.
         term_internal = frozenset(normalize_phrase(p) for p in data.get("term_internal", []))
+        terminated_by = {c: frozenset(by) for c, by in data.get("terminated_by", {}).items()}
+        if not set(terminated_by) <= known or not all(by <= known for by in terminated_by.values()):
+            raise ValueError(f"unknown category in terminated_by {data.get('terminated_by')!r}")
         ordered = sorted(by_phrase, key=lambda p: (-len(p), p))
         pattern = re.compile(_trie_regex(ordered), re.IGNORECASE)
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ResourceError(f"malformed rules file clinnlp/rules/{RULES_FILE}: {exc!r}") from exc
-    return ContextRules(pattern, {p: tuple(r) for p, r in by_phrase.items()}, sections, aliases, term_internal)
+    return ContextRules(pattern, {p: tuple(r) for p, r in by_phrase.items()}, sections, aliases, term_internal, terminated_by)
 
 
 def _sentence_bounds(doc: Doc) -> tuple[list[int], list[int]]:
@@ -223,12 +231,15 @@ def _find_cues(doc: Doc, rules: ContextRules) -> list[_Cue]:
         i = bisect_right(starts, span.end - 1) - 1
         for rule in rules.by_phrase.get(normalize_phrase(match.group()), ()):
             if rule.direction != "pseudo":
-                cues.append(_Cue(span.start, span.end, starts[i], ends[i], rule))
+                after_comma = span.start > 0 and doc[span.start - 1].text in (",", ";")
+                cues.append(_Cue(span.start, span.end, starts[i], ends[i], rule, after_comma))
     return cues
 
 
-def _scopes(cues: Sequence[_Cue]) -> list[_Scope]:
-    """The scope of every modifying cue, per category, cut at sentence ends, terminators and ``max_scope``."""
+def _scopes(cues: Sequence[_Cue], terminated_by: Mapping[str, frozenset[str]] | None = None) -> list[_Scope]:
+    """The scope of every modifying cue, per category, cut at sentence ends, terminators,
+    ``max_scope``, and (forward) a cue of a category in ``terminated_by`` that opens a list
+    item: "no X, questionable Y" does not deny Y, "no findings such as suspected Y" does."""
     # category -> direction -> sorted (start, end) of the terminators that end such scopes
     stops: dict[str, dict[str, list[tuple[int, int]]]] = {}
     for cue in cues:
@@ -236,6 +247,10 @@ def _scopes(cues: Sequence[_Cue]) -> list[_Scope]:
             for category in cue.rule.categories:
                 for direction in (cue.rule.scope,) if cue.rule.scope else ("forward", "backward"):
                     stops.setdefault(category, {}).setdefault(direction, []).append((cue.start, cue.end))
+        elif cue.after_comma and cue.rule.direction in ("forward", "bidirectional"):
+            for category, by in (terminated_by or {}).items():
+                if by & cue.rule.categories:
+                    stops.setdefault(category, {}).setdefault("forward", []).append((cue.start, cue.end))
     for by_direction in stops.values():
         for spans in by_direction.values():
             spans.sort()
@@ -319,7 +334,7 @@ def assert_spans(
     spans = list(spans)
     if not spans:
         return []
-    scopes = _scopes(_find_cues(doc, rules))
+    scopes = _scopes(_find_cues(doc, rules), rules.terminated_by)
     # A scope reaches only tokens in [reach_start, reach_end); sorted by reach_start, the
     # scopes a span can be in are a slice found by bisection, so a long note is not
     # (mentions x cues).
