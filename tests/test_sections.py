@@ -126,6 +126,14 @@ def test_no_headings_gives_empty_list(nlp: Language) -> None:
         ("Follow-up", "follow_up"),
         ("Follow up", "follow_up"),
         ("Discharge Instructions", "instructions"),
+        # combined headings: named by their first known part
+        ("PAST MEDICAL HISTORY/SURGERIES/HOSPITALIZATIONS", "past_medical_history"),
+        ("PROCEDURES AND IMMUNIZATIONS", "procedures"),
+        ("DISCHARGE INSTRUCTIONS/MEDICATIONS", "instructions"),
+        ("MEDICAL DECISION MAKING", "assessment"),
+        # family and social history together: a section of its own, with no family assertion
+        ("FAMILY HISTORY/SOCIAL HISTORY", "family_and_social_history"),
+        ("Family/Social History", "family_and_social_history"),
     ],
 )
 def test_heading_variants(nlp: Language, heading: str, canonical: str) -> None:

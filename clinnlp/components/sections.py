@@ -147,6 +147,22 @@ def _after_break(text: str, pos: int) -> bool:
     return not before or before[-1] in ".?!:"
 
 
+_JOINERS = re.compile(r"/|&| and ")
+
+
+def canonical_section(key: str, rules: SectionRules) -> str | None:
+    """The section a normalised heading names: a listed variant, or a combined heading
+    ("past medical history/surgeries/hospitalizations", "procedures and immunizations")
+    named by its first part that is one; None for an unknown heading."""
+    if key in rules.variants:
+        return rules.variants[key]
+    for part in _JOINERS.split(key):
+        part = part.strip()
+        if len(part) > 1 and part not in rules.line_start_only and part in rules.variants:
+            return rules.variants[part]
+    return None
+
+
 def _line_heading(text: str, pos: int, rules: SectionRules) -> tuple[int, int, str, str | None] | None:
     """The heading at line start ``pos`` as (start, end, text, kind), or None.
 
@@ -162,15 +178,16 @@ def _line_heading(text: str, pos: int, rules: SectionRules) -> tuple[int, int, s
     key = normalize_heading(head)
     has_colon = m.group("colon") is not None
     # A flattened line end ("ANESTHESIA,General.") only ends a heading written in capitals.
-    if m.group("flat") is not None and not (_is_capitals(head) and key in rules.variants):
+    canonical = canonical_section(key, rules)
+    if m.group("flat") is not None and not (_is_capitals(head) and canonical is not None):
         return None
     start = m.start("num") if m.group("num") else m.start("head")
     end = m.end()
-    if key in rules.variants:
+    if canonical is not None:
         # A one-letter heading (SOAP "S:", "A:") needs its colon to be told from prose.
         if len(key) == 1 and not has_colon:
             return None
-        return start, end, head, rules.variants[key]
+        return start, end, head, canonical
     if key in rules.subheadings and (has_colon or _is_capitals(head)):
         return start, end, head, None
     if has_colon and _is_capitals(head):
@@ -195,7 +212,7 @@ def find_headings(text: str) -> list[Heading]:
     for m in rules.inline_head.finditer(text):
         head = m.group("head").rstrip()
         key = normalize_heading(head)
-        canonical = rules.variants.get(key)
+        canonical = canonical_section(key, rules)
         if canonical is None or key in rules.line_start_only or len(key) < rules.min_inline_chars:
             continue
         start = m.start("head")
