@@ -345,3 +345,10 @@ def test_map_spans_keeps_maccrobat_duration_leads() -> None:
     phee = CORPUS_MAPPINGS["phee"]
     assert [text[s:e] for s, e, t in map_spans(text, find_attribute_spans(text), phee.type_map, phee.merge,
                                                phee.extend_left) if t == "Duration"][0] == "6 weeks"
+
+
+def test_percent_strengths_only_right_by_the_drug_or_form(nlp: Language, component: MedicationAttributes) -> None:
+    assert meds(nlp, component, "Infiltrated with 1% lidocaine.")["lidocaine"] == {"strength": q("1%", 1.0, "%")}
+    got = meds(nlp, component, "Hydrocortisone 2.5% ointment BID.")["hydrocortisone"]
+    assert got["strength"] == q("2.5%", 2.5, "%") and "dose" not in got  # a concentration is no dose
+    assert "strength" not in meds(nlp, component, "Bleeding in 23.8% for heparin.")["heparin"]

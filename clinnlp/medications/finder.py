@@ -243,7 +243,28 @@ def _drop_unanchored(text: str, attrs: list[Attribute], anchors: Sequence[tuple[
         lo, hi = bisect_left(starts, a.start - w - longest), bisect_right(starts, a.end + w)
         return any(s - w <= a.end and a.start <= e + w for s, e in near[lo:hi])
 
-    return [a for a in attrs if not _is_weak(a, text, rules) or anchored(a)]
+    forms = [(a.start, a.end) for a in attrs if a.type == "Form"]
+    close = sorted([*anchors, *forms])
+
+    def percent_anchored(a: Attribute) -> bool:
+        """A percent strength only right by a drug or a form, with nothing but spaces between:
+        "lidocaine 1%", "0.1% cream"; not "23.8% for the antithrombin group"."""
+        w = rules.percent_window
+        for s, e in close:
+            if s - w <= a.end and a.start <= e + w:
+                gap = text[a.end : s] if a.end <= s else text[e : a.start] if e <= a.start else ""
+                if not gap.strip():
+                    return True
+        return False
+
+    return [
+        a for a in attrs
+        if (not _is_weak(a, text, rules) or anchored(a)) and (not _is_percent(a) or percent_anchored(a))
+    ]
+
+
+def _is_percent(attr: Attribute) -> bool:
+    return attr.type == "Dosage" and str(attr.data.get("quantity", {}).get("unit", "")).startswith("%")
 
 
 def find_attributes(text: str, anchors: Sequence[tuple[int, int]] = ()) -> list[Attribute]:

@@ -104,8 +104,8 @@ def medication_fields(attrs_after: Sequence[Attribute], attrs_before: Sequence[A
             fields.setdefault("duration", dict(attr.data))
     qualitative = fields.pop("qualitative", None)
     if "dose" not in fields:
-        if "strength" in fields:
-            fields["dose"] = dict(fields["strength"])
+        if "strength" in fields and not str(fields["strength"]["unit"]).startswith("%"):
+            fields["dose"] = dict(fields["strength"])  # a concentration (1% lidocaine) is no dose
         elif qualitative is not None:
             fields["dose"] = qualitative
     if "form" not in fields and count_unit in rules.form_from_count_unit:

@@ -88,6 +88,7 @@ class MedicationRules:
     allergy_sections: frozenset[str]
     route_weak: frozenset[str]
     weak_window: int
+    percent_window: int
     clause_break: re.Pattern[str]
     max_before_chars: int
     conjunction_only: re.Pattern[str]
@@ -213,6 +214,7 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
         allergy_sections=frozenset(data["allergy_sections"]),
         route_weak=frozenset(w.lower() for w in data["route_weak"]),
         weak_window=int(data["weak_window"]),
+        percent_window=int(data["percent_window"]),
         clause_break=re.compile(data["clause_break"], _FLAGS),
         max_before_chars=int(data["max_before_chars"]),
         conjunction_only=re.compile(data["conjunction_only"], _FLAGS),
