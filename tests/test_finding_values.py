@@ -101,3 +101,11 @@ def test_ejection_fraction_and_ranges() -> None:
     Bundle.model_validate(bundle)
     lvef = next(e["resource"] for e in bundle["entry"] if e["resource"].get("code", {}).get("text") == "LVEF")
     assert (lvef["valueRange"]["low"]["value"], lvef["valueRange"]["high"]["value"]) == (55.0, 60.0)
+
+
+def test_degrees_take_their_scale_from_the_value_and_more_links() -> None:
+    from clinnlp.pipeline import extract
+
+    record = extract("Temp 97.5 degrees. Temperature 38.2 degrees. INR was found to be 3.1.", ner="lexicon")
+    got = [(f.text, f.value.value if f.value else None, f.value.unit if f.value else None) for f in record.findings]
+    assert got == [("Temp", 97.5, "°F"), ("Temperature", 38.2, "°C"), ("INR", 3.1, None)]

@@ -128,6 +128,9 @@ def read_value(text: str, pos: int, rules: FindingValueRules | None = None) -> d
         if not math.isfinite(number):
             number = None  # hundreds of digits overflow to inf, which JSON cannot hold
     unit = _name(" ".join(m.group("unit").split()), rules.unit_names) if m.group("unit") else None
+    if unit == "degrees" and number is not None:
+        # "T 101.2 degrees": a body temperature says its scale by its size (35-42 °C, 95-108 °F)
+        unit = "°F" if number >= 86 else "°C" if number <= 45 else unit
     result: dict[str, Any] = {"value": {"text": m.group("text"), "value": number, "unit": unit}}
     if m.group("comp"):
         result["value"]["comparator"] = _name(" ".join(m.group("comp").split()), rules.comparator_names)
