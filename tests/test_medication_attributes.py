@@ -352,3 +352,17 @@ def test_percent_strengths_only_right_by_the_drug_or_form(nlp: Language, compone
     got = meds(nlp, component, "Hydrocortisone 2.5% ointment BID.")["hydrocortisone"]
     assert got["strength"] == q("2.5%", 2.5, "%") and "dose" not in got  # a concentration is no dose
     assert "strength" not in meds(nlp, component, "Bleeding in 23.8% for heparin.")["heparin"]
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [
+        ("The Coreg was discontinued and then restarted at 6.25 mg b.i.d.", "coreg", "started"),
+        ("Metoprolol was restarted after being held.", "metoprolol", "started"),
+        ("Lisinopril was held, then resumed.", "lisinopril", "continued"),
+        ("Aspirin was started, but later stopped due to bleeding.", "aspirin", "stopped"),
+    ],
+)
+def test_status_is_where_the_narrative_leaves_the_drug(nlp: Language, component: MedicationAttributes,
+                                                       text: str, drug: str, status: str) -> None:
+    assert meds(nlp, component, text)[drug]["status"] == status

@@ -197,12 +197,24 @@ def _status(drug: Span, region: _Regions, statuses: Sequence[StatusHit], starts:
         return "allergic", True
     after = _inside(statuses, region.after, starts)
     if after:
-        return after[0].status, False
+        return _latest(after, drug.doc.text, rules).status, False
     if before:
         return before[-1].status, True
     if region.before_is_conjunction and previous is not None:
         return previous, True
     return None, False
+
+
+def _latest(hits: Sequence[StatusHit], text: str, rules: MedicationRules) -> StatusHit:
+    """The status a narrative leaves the drug in: the first, unless a later one is said to
+    come after it ("discontinued and then restarted", "held, then resumed"); "restarted
+    after being held" keeps "restarted"."""
+    current = hits[0]
+    for hit in hits[1:]:
+        gap = text[current.end : hit.start]
+        if rules.status_sequence.search(gap) and not rules.status_reverse.search(gap):
+            current = hit
+    return current
 
 
 __all__ = [

@@ -88,6 +88,8 @@ class MedicationRules:
     allergy_sections: frozenset[str]
     route_weak: frozenset[str]
     weak_window: int
+    status_sequence: re.Pattern[str]
+    status_reverse: re.Pattern[str]
     percent_window: int
     clause_break: re.Pattern[str]
     max_before_chars: int
@@ -214,6 +216,8 @@ def _compile(data: dict[str, Any]) -> MedicationRules:
         allergy_sections=frozenset(data["allergy_sections"]),
         route_weak=frozenset(w.lower() for w in data["route_weak"]),
         weak_window=int(data["weak_window"]),
+        status_sequence=re.compile(data["status_sequence"], _FLAGS),
+        status_reverse=re.compile(data["status_reverse"], _FLAGS),
         percent_window=int(data["percent_window"]),
         clause_break=re.compile(data["clause_break"], _FLAGS),
         max_before_chars=int(data["max_before_chars"]),
