@@ -360,3 +360,13 @@ def test_icd_ties_go_to_the_unspecified_code() -> None:
     record = extract("History of cutaneous melanoma.", ner="lexicon")
     icd = [c.code for c in record.diagnoses[0].codes if c.system == "ICD-10-CM"]
     assert icd == ["C43.9"]
+
+
+def test_a_historical_acute_event_gets_its_history_code() -> None:
+    from clinnlp.linking.history_codes import history_code
+    from clinnlp.pipeline import extract
+
+    record = extract("History of MI in 1995. Acute MI today. Mother had a stroke. History of hypertension.", ner="lexicon")
+    icd = [[c.code for c in d.codes if c.system == "ICD-10-CM"] for d in record.diagnoses]
+    assert icd == [["I25.2"], ["I21.9"], ["I63.9"], ["I10"]]  # a relative's event and a chronic disease keep theirs
+    assert history_code("G45.9") is not None and history_code("G45.4") is None  # transient global amnesia is no TIA

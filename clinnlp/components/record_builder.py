@@ -16,6 +16,7 @@ from spacy.tokens import Span as SpacySpan
 from clinnlp import __version__
 from clinnlp.components.sections import section_at
 from clinnlp.extensions import DIAGNOSIS, FINDING, MEDICATION, install_extensions
+from clinnlp.linking.history_codes import with_history_codes
 from clinnlp.schema import (
     Assertion,
     Code,
@@ -78,8 +79,15 @@ class RecordBuilder:
             "assertion": Assertion(**(ent._.clinnlp_assertion or {})),
             "confidence": DEFAULT_CONFIDENCE if confidence is None else float(confidence),
             "source": ent._.clinnlp_source or "unknown",
-            "codes": [Code(**code) for code in (ent._.clinnlp_codes or [])],
+            "codes": [Code(**code) for code in self._codes(ent)],
         }
+
+    @staticmethod
+    def _codes(ent: SpacySpan) -> list[dict[str, Any]]:
+        codes = list(ent._.clinnlp_codes or [])
+        if ent.label_ == DIAGNOSIS:  # "history of MI" is I25.2, not I21.9 (clinnlp.linking.history_codes)
+            codes = with_history_codes(codes, ent._.clinnlp_assertion or {})
+        return codes
 
     def _provenance(self) -> Provenance:
         model_id: str | None = None
