@@ -99,7 +99,7 @@ def test_rows_carry_offsets_assertion_and_source_codes(database_url: str) -> Non
     mi = rows["myocardial infarction"]
     assert mi["term_exists"] == "Y" and mi["term_temporal"] == "past"
     assert mi["note_nlp_concept_id"] == 0 and mi["note_nlp_source_concept_id"] == 0
-    assert "code=ICD-10-CM:I21" in str(mi["term_modifiers"])
+    assert "code=ICD-10-CM:I25.2" in str(mi["term_modifiers"])  # history of MI: old MI
     metformin = rows["Metformin"]
     assert "dose=500 mg" in str(metformin["term_modifiers"]) and "route=oral" in str(metformin["term_modifiers"])
 
