@@ -16,6 +16,9 @@ from clinnlp.errors import InputError
 from clinnlp.output import OutputFormat, write_fhir, write_json, write_jsonl, write_omop
 from clinnlp.schema import Record
 
+#: Width of ``--format table`` written to a file or a pipe, where no terminal gives one.
+TABLE_FILE_WIDTH = 160
+
 EXAMPLES = """
 Examples:
 
@@ -50,7 +53,11 @@ def _write(records: list[Record], texts: list[str], fmt: OutputFormat, stream: T
     else:
         from clinnlp.render import render_record
 
-        console = Console(file=stream, force_terminal=stream.isatty() if stream is sys.stdout else False)
+        tty = stream.isatty() if stream is sys.stdout else False
+        # a table written to a file or a pipe has no terminal width: 160 columns, not rich's 80
+        # (which wraps each cell to a few letters), unless $COLUMNS says otherwise
+        width = None if tty or os.environ.get("COLUMNS") else TABLE_FILE_WIDTH
+        console = Console(file=stream, force_terminal=tty, width=width)
         for record, text in zip(records, texts):
             render_record(record, text, console)
 
