@@ -232,7 +232,8 @@ def _is_weak(attr: Attribute, text: str, rules: MedicationRules) -> bool:
 def _drop_unanchored(text: str, attrs: list[Attribute], anchors: Sequence[tuple[int, int]],
                      rules: MedicationRules) -> list[Attribute]:
     """Drop weak attributes with no strong attribute or drug mention within the window."""
-    strong = [(a.start, a.end) for a in attrs if not _is_weak(a, text, rules)]
+    # a percent is no anchor: "44.9%" or "10%" of a results sentence must not keep "PV", "PR"
+    strong = [(a.start, a.end) for a in attrs if not _is_weak(a, text, rules) and not _is_percent(a)]
     near = sorted([*strong, *anchors])
     starts = [s for s, _ in near]
     longest = max((e - s for s, e in near), default=0)
