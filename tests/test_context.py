@@ -359,6 +359,9 @@ def test_a_measured_result_is_not_reached_across_a_comma(text: str, cued: str, m
         ("He denies dyspnea, and states that the pain is like his MI.", ["dyspnea", "pain", "MI"],
          [flags(negated=True), NONE, NONE]),
         ("No diabetes, questionable CAD.", ["diabetes", "CAD"], [flags(negated=True), flags(uncertain=True)]),
+        ("No fever, started on ceftriaxone for pneumonia.", ["fever", "ceftriaxone", "pneumonia"],
+         [flags(negated=True), NONE, NONE]),
+        ("He was not started on warfarin.", ["warfarin"], [flags(negated=True)]),
         ("No other findings such as suspected metastasis.", ["metastasis"], [flags(negated=True, uncertain=True)]),
         # a relative who brings the child or reports is not whose history it is
         ("This 5-year-old boy was brought in by his mother with fever.", ["fever"], [NONE]),
