@@ -379,3 +379,14 @@ def test_a_measured_result_is_not_reached_across_a_comma(text: str, cued: str, m
 def test_scopes_end_where_a_clinician_reads_them_end(nlp: Language, text: str, mentions: list[str],
                                                      expected: list[dict[str, bool]]) -> None:
     assert assertions(nlp, text, *mentions) == expected
+
+
+def test_a_drug_does_not_resolve_and_without_stops_at_using() -> None:
+    import clinnlp
+
+    record = clinnlp.extract("Phenergan resolved his nausea. Lidocaine without epinephrine using a tuberculin syringe.",
+                             ner="lexicon")
+    meds = {m.text: m.assertion for m in record.medications}
+    assert not meds["Phenergan"].resolved and not meds["Phenergan"].negated  # not_for_labels
+    assert record.findings[0].assertion.resolved  # the nausea did
+    assert meds["epinephrine"].negated and not meds.get("tuberculin", meds["Lidocaine"]).negated

@@ -88,6 +88,8 @@ class ContextRules:
     #: category -> the categories whose cues end its forward scopes (medspaCy's
     #: ``terminated_by``): "no X, questionable Y" does not deny Y.
     terminated_by: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: category -> mention labels its cues never modify ("Phenergan resolved his nausea")
+    not_for_labels: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -201,13 +203,15 @@ def load_rules() -> ContextRules:
         # Longest phrase first, so at one start position the longest alternative wins.
         term_internal = frozenset(normalize_phrase(p) for p in data.get("term_internal", []))
         terminated_by = {c: frozenset(by) for c, by in data.get("terminated_by", {}).items()}
+        not_for_labels = {c: frozenset(labels) for c, labels in data.get("not_for_labels", {}).items()}
         if not set(terminated_by) <= known or not all(by <= known for by in terminated_by.values()):
             raise ValueError(f"unknown category in terminated_by {data.get('terminated_by')!r}")
         ordered = sorted(by_phrase, key=lambda p: (-len(p), p))
         pattern = re.compile(_trie_regex(ordered), re.IGNORECASE)
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ResourceError(f"malformed rules file clinnlp/rules/{RULES_FILE}: {exc!r}") from exc
-    return ContextRules(pattern, {p: tuple(r) for p, r in by_phrase.items()}, sections, aliases, term_internal, terminated_by)
+    return ContextRules(pattern, {p: tuple(r) for p, r in by_phrase.items()}, sections, aliases, term_internal, terminated_by,
+                        not_for_labels)
 
 
 def _sentence_bounds(doc: Doc) -> tuple[list[int], list[int]]:
@@ -349,6 +353,8 @@ def assert_spans(
         first, last = bisect_left(starts, span.start - widest), bisect_left(starts, span.end + 1)
         measured = _is_measured(span, text)
         for scope in scopes[first:last]:
+            if span.label_ in rules.not_for_labels.get(scope.category, ()):
+                continue
             if _in_scope(span, scope, rules.term_internal):
                 attributes = meaning.get(scope.category, ())
                 if measured and _across_comma(span, scope, text):
