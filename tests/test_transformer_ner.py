@@ -36,10 +36,12 @@ def test_frequency_time_and_vital_words_are_never_mentions() -> None:
 
     for text in ("twice", "prn", "PRN", "q4-6h", "q 6 hrs", "night", "SpO2 93", "HR 112", "T 38.6", "T: 37.2", "500 mg", "1-2",
                  "2-0 Vicryl", "chromic", "Dermabond", "Steri-Strips", "4-0 Monocryl sutures", "Supple", "Atraumatic",
-                 "intact", "medications", "general endotracheal anesthesia", "local anesthetic"):
+                 "intact", "medications", "general endotracheal anesthesia", "local anesthetic", "orchiopexy",
+                 "caudal block", "conscious sedation", "MAC anesthesia"):
         assert rejected_text().fullmatch(text), text
     for text in ("metoprolol", "night sweats", "T2DM", "T3", "T4", "vitamin B12", "HIV", "twice-daily dosing regimen", "chromic otitis",
-                 "acute pancreatitis", "chronic pain", "soft tissue swelling", "anesthesia awareness"):
+                 "acute pancreatitis", "chronic pain", "soft tissue swelling", "anesthesia awareness", "heart block",
+                 "AV block", "post-laminectomy syndrome"):
         assert not rejected_text().fullmatch(text), text
     record = clinnlp.extract("Night-time cough and wheeze twice a week. SpO2 93% on room air. Albuterol prn.")
     assert not {m.text for m in [*record.diagnoses, *record.medications]} & {"night", "Night", "twice", "SpO2 93", "prn"}
