@@ -374,6 +374,9 @@ def test_a_measured_result_is_not_reached_across_a_comma(text: str, cued: str, m
         # a PRN reason is hypothetical up to the comma, not the drugs after it
         ("Tylenol as needed for pain, metoprolol daily.", ["pain", "metoprolol"], [flags(hypothetical=True), NONE]),
         ("Continue DVT prophylaxis.", ["DVT"], [flags(hypothetical=True)]),
+        # a consent's list of risks: none of them happened
+        ("Risks of anesthesia, bleeding, infection, MI, DVT, and PE were discussed.", ["bleeding", "PE"],
+         [flags(hypothetical=True)] * 2),
     ],
 )
 def test_scopes_end_where_a_clinician_reads_them_end(nlp: Language, text: str, mentions: list[str],
