@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -109,24 +110,29 @@ def load(
     for name, value in (("batch_size", batch_size), ("batch_tokens", batch_tokens)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
-    return _load(ner, model, tuple(heads) if heads is not None else None, bool(native_labels), device,
-                 bool(linker), precision, batch_tokens, batch_size, domain)
+    return _build(_Options(ner, model, tuple(heads) if heads is not None else None, bool(native_labels), device,
+                           bool(linker), precision, batch_tokens, batch_size, domain))
+
+
+@dataclass(frozen=True)
+class _Options:
+    """One validated option set of :func:`load`: hashable, so built pipelines are cached by it."""
+
+    ner: str
+    model: str | None
+    heads: tuple[str, ...] | None
+    native_labels: bool
+    device: str
+    linker: bool
+    precision: str
+    batch_tokens: int | None
+    batch_size: int
+    domain: str | None
 
 
 @lru_cache(maxsize=4)
-def _load(
-    ner: str = DEFAULT_NER,
-    model: str | None = None,
-    heads: tuple[str, ...] | None = None,
-    native_labels: bool = False,
-    device: str = "cpu",
-    linker: bool = True,
-    precision: str = "fp32",
-    batch_tokens: int | None = None,
-    batch_size: int = 16,
-    domain: str | None = None,
-) -> Language:
-    """Build the pipeline for one (validated, hashable) option set; see :func:`load`."""
+def _build(o: _Options) -> Language:
+    """Build the pipeline for one option set; see :func:`load`."""
     _register_factories()
     install_extensions()
     nlp = spacy.blank("en")
@@ -134,27 +140,27 @@ def _load(
     nlp.add_pipe("clinnlp_sections")
     nlp.add_pipe("clinnlp_sentences")
     nlp.add_pipe("clinnlp_abbreviations")
-    for factory in NER_BACKENDS[ner]:
+    for factory in NER_BACKENDS[o.ner]:
         config: dict[str, Any] = {}
         if factory == "clinnlp_transformer_ner":
             config = {
-                "model": model,
-                "heads": list(heads) if heads else None,
-                "native_labels": native_labels,
-                "device": device,
-                "precision": precision,
-                "batch_tokens": batch_tokens,
-                "batch_size": batch_size,
-                "domain": domain,
+                "model": o.model,
+                "heads": list(o.heads) if o.heads else None,
+                "native_labels": o.native_labels,
+                "device": o.device,
+                "precision": o.precision,
+                "batch_tokens": o.batch_tokens,
+                "batch_size": o.batch_size,
+                "domain": o.domain,
             }
         nlp.add_pipe(factory, config=config)
-    if linker:
+    if o.linker:
         # the linker's term encoder runs on the NER's device and in its numeric mode (on a
         # GPU the rest of the pipeline is CPU-bound, so the encoder should not add to it)
-        transformer = ner != "lexicon"
+        transformer = o.ner != "lexicon"
         nlp.add_pipe(
             "clinnlp_linker",
-            config={"precision": precision if transformer else "fp32", "device": device if transformer else "cpu"},
+            config={"precision": o.precision if transformer else "fp32", "device": o.device if transformer else "cpu"},
         )
     for factory in CONTEXT_COMPONENTS:
         nlp.add_pipe(factory)
