@@ -47,6 +47,7 @@ from typing import Any
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
+from clinnlp.components.finding_values import is_measurable, read_value
 from clinnlp.components.sections import section_at
 from clinnlp.rule_files import read_rules_json
 from clinnlp.errors import ConfigError, ResourceError
@@ -302,8 +303,6 @@ def _in_scope(span: Span, scope: _Scope, term_internal: frozenset[str] = frozens
 
 def _is_measured(span: Span, text: str) -> bool:
     """A lab or vital mention followed by a number (``WBC 15.2``, ``BP 140/90``)."""
-    from clinnlp.components.finding_values import is_measurable, read_value  # as the values are read
-
     if span.label_ != FINDING or not is_measurable(span):
         return False
     found = read_value(text, span.end_char)

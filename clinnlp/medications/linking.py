@@ -140,27 +140,28 @@ def link_attributes(doc: Doc, attrs: Sequence[Attribute] | None = None) -> None:
                 k: v for k, v in medication_fields(_inside(sent_attrs, region.after), _inside(sent_attrs, region.before), rules).items()
                 if k in {"dose", "strength", "route", "frequency", "duration", "form"}
             }
-            status, from_before = _status(drug, region, statuses, status_starts, rules, sections, previous_status)
+            status, from_before = _status(drug, region, statuses, status_starts, rules, sections, previous_status, text)
             if status is not None:
                 fields["status"] = status
             previous_status = status if from_before else None
             drug._.clinnlp_medication = fields or None
     if has_sents:
-        _continue_wrapped_lines(doc, attrs, attr_starts, statuses, status_starts, sections, rules)
+        _continue_wrapped_lines(doc, text, by_sentence, attrs, attr_starts, statuses, status_starts, sections, rules)
 
 
-def _continue_wrapped_lines(doc: Doc, attrs: Sequence[Attribute], attr_starts: Sequence[int],
+def _continue_wrapped_lines(doc: Doc, text: str, by_sentence: dict[tuple[int, int], list[Span]],
+                            attrs: Sequence[Attribute], attr_starts: Sequence[int],
                             statuses: Sequence[StatusHit], status_starts: Sequence[int],
                             sections: Sequence[Any], rules: MedicationRules) -> None:
-    """Give the attributes of attribute-only lines to the last drug of the line above."""
-    text = doc.text
+    """Give the attributes of attribute-only lines to the last drug of the line above
+    (``by_sentence``: the drugs of each sentence that has any)."""
     last_drug: Span | None = None
     previous_end = 0
     for sent in doc.sents:
         start, end = sent.start_char, sent.end_char
         gap = text[previous_end:start]  # from the last character of the previous sentence
         previous_end = start + len(sent.text.rstrip())
-        drugs = [e for e in sent.ents if e.label_ == MEDICATION]
+        drugs = by_sentence.get((start, end))
         if drugs:
             last_drug = drugs[-1]
             continue
@@ -188,7 +189,7 @@ def _continue_wrapped_lines(doc: Doc, attrs: Sequence[Attribute], attr_starts: S
 
 
 def _status(drug: Span, region: _Regions, statuses: Sequence[StatusHit], starts: Sequence[int],
-            rules: MedicationRules, sections: Sequence[Any], previous: str | None) -> tuple[str | None, bool]:
+            rules: MedicationRules, sections: Sequence[Any], previous: str | None, text: str) -> tuple[str | None, bool]:
     """(status, whether it came from before the drug, so a coordinated drug may share it)."""
     if section_at(sections, drug.start_char) in rules.allergy_sections:
         return "allergic", False
@@ -197,7 +198,7 @@ def _status(drug: Span, region: _Regions, statuses: Sequence[StatusHit], starts:
         return "allergic", True
     after = _inside(statuses, region.after, starts)
     if after:
-        return _latest(after, drug.doc.text, rules).status, False
+        return _latest(after, text, rules).status, False
     if before:
         return before[-1].status, True
     if region.before_is_conjunction and previous is not None:
