@@ -313,6 +313,11 @@ def test_csv_row_with_an_unclosed_quote_is_one_error_and_the_rows_after_it_survi
     assert [e["doc_id"] for e in errors] == ["2", "5"] and summary.errors == 2
     assert "unclosed quote" in errors[0]["reason"] and "1 more line(s)" in errors[0]["reason"]
     assert "comma" not in errors[0]["reason"]  # no note text in the errors file
+    # the first row bad: one error, for it (the header is not replayed as a row)
+    first_bad = tmp_path / "first.csv"
+    first_bad.write_text('ROW_ID,TEXT\n1,"open text\n2,"fine note."\n', encoding="utf-8")
+    docs = list(open_source(str(first_bad), None, SourceOptions()))
+    assert [(d.doc_id, d.error is None) for d in docs] == [("1", False), ("2", True)]
 
 
 def test_parquet_sink_resumes_from_parts_and_merges(tmp_path: Path) -> None:

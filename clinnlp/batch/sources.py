@@ -266,6 +266,7 @@ class CsvSource:
                 header = next(reader)
             except StopIteration:
                 raise InputError(f"{self.path}: the CSV is empty") from None
+            lines.row_done()  # the header is no row to replay
             id_col, text_col = self._columns(header)
             id_at, text_at = header.index(id_col), header.index(text_col)
             row_no = 0
