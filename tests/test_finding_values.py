@@ -109,3 +109,9 @@ def test_degrees_take_their_scale_from_the_value_and_more_links() -> None:
     record = extract("Temp 97.5 degrees. Temperature 38.2 degrees. INR was found to be 3.1.", ner="lexicon")
     got = [(f.text, f.value.value if f.value else None, f.value.unit if f.value else None) for f in record.findings]
     assert got == [("Temp", 97.5, "°F"), ("Temperature", 38.2, "°C"), ("INR", 3.1, None)]
+
+
+def test_a_flag_word_before_the_value_is_its_interpretation() -> None:
+    assert read_value("saturation low at 91%.", 10) == {
+        "value": {"text": "91", "value": 91.0, "unit": "%"}, "interpretation": "low"}
+    assert read_value(" elevated at 5.9 (H)", 0)["interpretation"] == "high"  # type: ignore[index]

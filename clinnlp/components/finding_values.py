@@ -52,6 +52,7 @@ class FindingValueRules:
     interpretation: re.Pattern[str]
     interpretation_names: list[tuple[re.Pattern[str], str]]
     case_sensitive_flags: dict[str, str]
+    link_flags: dict[str, str]
 
 
 def _alternation(variants: list[str]) -> str:
@@ -100,6 +101,7 @@ def load_rules() -> FindingValueRules:
             interpretation=interpretation,
             interpretation_names=interp_names,
             case_sensitive_flags=flags,
+            link_flags=dict(data.get("link_flag", {})),
         )
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ResourceError(f"malformed rules file clinnlp/rules/{RULES_FILE}: {exc!r}") from exc
@@ -140,6 +142,11 @@ def read_value(text: str, pos: int, rules: FindingValueRules | None = None) -> d
             result["interpretation"] = _name(flag.group("flag"), rules.interpretation_names)
         else:
             result["interpretation"] = rules.case_sensitive_flags[flag.group("cs")]
+    else:  # "saturation low at 91%": the flag is in the link
+        words = m.group("link").lower().split()
+        linked = [rules.link_flags[w] for w, nxt in zip(words, words[1:]) if w in rules.link_flags and nxt == "at"]
+        if linked:
+            result["interpretation"] = linked[-1]
     return result
 
 
