@@ -366,3 +366,9 @@ def test_percent_strengths_only_right_by_the_drug_or_form(nlp: Language, compone
 def test_status_is_where_the_narrative_leaves_the_drug(nlp: Language, component: MedicationAttributes,
                                                        text: str, drug: str, status: str) -> None:
     assert meds(nlp, component, text)[drug]["status"] == status
+
+
+def test_a_hedged_drug_has_no_status_but_an_allergy_keeps_its_own(nlp: Language, component: MedicationAttributes) -> None:
+    assert "status" not in meds(nlp, component, "Consider starting metformin 500 mg bid.")["metformin"]
+    assert meds(nlp, component, "Start metformin 500 mg bid.")["metformin"]["status"] == "started"
+    assert meds(nlp, component, "Possible allergy to penicillin.")["penicillin"]["status"] == "allergic"

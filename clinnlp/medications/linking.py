@@ -141,7 +141,7 @@ def link_attributes(doc: Doc, attrs: Sequence[Attribute] | None = None) -> None:
                 if k in {"dose", "strength", "route", "frequency", "duration", "form"}
             }
             status, from_before = _status(drug, region, statuses, status_starts, rules, sections, previous_status, text)
-            if status is not None:
+            if status is not None and (status == "allergic" or not _hedged(drug)):
                 fields["status"] = status
             previous_status = status if from_before else None
             drug._.clinnlp_medication = fields or None
@@ -204,6 +204,13 @@ def _status(drug: Span, region: _Regions, statuses: Sequence[StatusHit], starts:
     if region.before_is_conjunction and previous is not None:
         return previous, True
     return None, False
+
+
+def _hedged(drug: Span) -> bool:
+    """An uncertain or hypothetical drug ("consider starting metformin", "may need to increase
+    lisinopril") has no status: nothing was started or changed yet. An allergy keeps its own."""
+    assertion = drug._.clinnlp_assertion or {}
+    return bool(assertion.get("uncertain") or assertion.get("hypothetical"))
 
 
 def _latest(hits: Sequence[StatusHit], text: str, rules: MedicationRules) -> StatusHit:
