@@ -302,7 +302,10 @@ def _in_scope(span: Span, scope: _Scope, term_internal: frozenset[str] = frozens
 
 
 def _is_measured(span: Span, text: str) -> bool:
-    """A lab or vital mention followed by a number (``WBC 15.2``, ``BP 140/90``)."""
+    """A lab or vital mention followed by a number (``WBC 15.2``, ``BP 140/90``).
+
+    The value is read again by ``clinnlp_finding_values``, which runs after this component
+    (the pipeline's order is fixed); it is one anchored match per lab or vital mention."""
     if span.label_ != FINDING or not is_measurable(span):
         return False
     found = read_value(text, span.end_char)

@@ -81,7 +81,7 @@ def load_rules() -> FindingValueRules:
         interp_alt, interp_names = _namers(data["interpretations"])
         flags = dict(data["interpretations_case_sensitive"])
         value = re.compile(
-            rf"(?P<link>{data['link']})"
+            rf"(?P<link>{data['link'].replace('LINK_FLAG', _alternation(list(data['link_flag'])))})"
             rf"(?P<text>(?:(?P<comp>{comp_alt})\s*)?(?:(?P<compound>{data['compound']})|(?P<num>{data['number']})))"
             rf"(?![\d.,]\d)"
             rf"(?:\s*(?P<unit>{unit_alt})(?![A-Za-z0-9]))?",
@@ -101,7 +101,7 @@ def load_rules() -> FindingValueRules:
             interpretation=interpretation,
             interpretation_names=interp_names,
             case_sensitive_flags=flags,
-            link_flags=dict(data.get("link_flag", {})),
+            link_flags=dict(data["link_flag"]),
         )
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ResourceError(f"malformed rules file clinnlp/rules/{RULES_FILE}: {exc!r}") from exc

@@ -474,17 +474,20 @@ class Linker:
         return None
 
 
-def _more_general(system: str, code: dict[str, Any], other: dict[str, Any]) -> bool:
-    """On a tie within ICD-10-CM, whether ``code`` is the more general one: "unspecified"
-    first, then the shorter (higher in the hierarchy). "cutaneous melanoma" carries C43.0
-    (lip) to C43.9 (skin, unspecified) with one score; the term's order picked the lip."""
+def code_generality(system: str, code: str, display: str | None) -> tuple[int, int]:
+    """How ties between codes of one score are broken (lower first): within ICD-10-CM,
+    "unspecified" first, then the shorter code (higher in the hierarchy). "cutaneous
+    melanoma" carries C43.0 (lip) to C43.9 (skin, unspecified) with one score; the term's
+    order picked the lip. Other systems keep their order."""
     if system != "ICD-10-CM":
-        return False
+        return (0, 0)
+    return (0 if "unspecified" in (display or "").lower() else 1, len(code))
 
-    def generality(c: dict[str, Any]) -> tuple[int, int]:
-        return (0 if "unspecified" in str(c.get("display") or "").lower() else 1, len(str(c["code"])))
 
-    return generality(code) < generality(other)
+def _more_general(system: str, code: dict[str, Any], other: dict[str, Any]) -> bool:
+    """On a tie, whether ``code`` goes before ``other`` (see :func:`code_generality`)."""
+    return code_generality(system, str(code["code"]), code.get("display")) < code_generality(
+        system, str(other["code"]), other.get("display"))
 
 
 def _link_key(text: str, label: str, long_forms: Iterable[str]) -> tuple[str, str, tuple[str, ...]]:

@@ -35,6 +35,7 @@ import numpy as np
 from clinnlp.errors import ConfigError
 from clinnlp.lexicon import BLOCK_LABEL, fold, folded_key, is_skipped
 from clinnlp.lexicon.store import Entry, load_lexicon
+from clinnlp.linking.linker import code_generality
 
 How = Literal["exact", "folded", "fuzzy"]
 
@@ -59,13 +60,6 @@ class Candidate:
     matched_term: str
     label: str
     how: How
-
-
-def _generality(candidate: Candidate) -> tuple[int, int]:
-    """Ties within ICD-10-CM: "unspecified" first, then the shorter code (as the linker)."""
-    if candidate.system != "ICD-10-CM":
-        return (0, 0)
-    return (0 if "unspecified" in (candidate.display or "").lower() else 1, len(candidate.code))
 
 
 @lru_cache(maxsize=1)
@@ -240,5 +234,5 @@ def lookup(term: str, system: str | None = None, top: int = 10) -> list[Candidat
             if len(best) >= top and fuzzy_found >= top:
                 break
 
-    ranked = sorted(best.values(), key=lambda c: (-c.score, _HOW_RANK[c.how], _generality(c)))
+    ranked = sorted(best.values(), key=lambda c: (-c.score, _HOW_RANK[c.how], code_generality(c.system, c.code, c.display)))
     return ranked[:top]

@@ -28,7 +28,6 @@ Conventions (kept the same everywhere, tests pin them):
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
@@ -196,22 +195,19 @@ def _resolve_overlaps(found: list[Attribute]) -> list[Attribute]:
     return _keep_free(sorted(found, key=lambda a: (-(a.end - a.start), a.start)))
 
 
-_DOSE_COUNT = re.compile(r"x\s?(\d+)", re.IGNORECASE)
-
-
 def _merge_frequencies(text: str, attrs: list[Attribute], rules: MedicationRules) -> list[Attribute]:
-    """Join adjacent frequencies (``q6h prn``, ``daily before breakfast``) into one."""
+    """Join adjacent frequencies (``q6h prn``, ``daily before breakfast``) into one; a dose
+    count between them (``q5min x3 prn``: the joiner's ``count``) caps ``per_day``."""
     merged: list[Attribute] = []
     for attr in attrs:
         prev = merged[-1] if merged else None
         if (
             prev is not None and prev.type == attr.type == "Frequency"
-            and rules.frequency_joiner.fullmatch(text[prev.end : attr.start])
+            and (joined := rules.frequency_joiner.fullmatch(text, prev.end, attr.start)) is not None
         ):
             per_day = prev.data["per_day"] if prev.data["per_day"] is not None else attr.data["per_day"]
-            count = _DOSE_COUNT.search(text[prev.end : attr.start])
-            if count is not None and per_day is not None:
-                per_day = min(per_day, float(count.group(1)))  # "q5min x3 prn": 3 doses, not 288
+            if joined.group("count") is not None and per_day is not None:
+                per_day = min(per_day, float(joined.group("count")))  # "q5min x3 prn": 3 doses, not 288
             merged[-1] = Attribute(prev.start, attr.end, "Frequency", {
                 "text": text[prev.start : attr.end],
                 "per_day": per_day,
